@@ -8,6 +8,7 @@
 #   BENCH_SIZE=small|full   same as --quick / --full
 #   BENCH_DURATION=N        seconds per load point (overrides the size's default)
 #   BENCH_NO_BUILD=1        do not run `cargo build --release`; use whatever binary exists
+#   BENCH_OURS=PATH         measure this binary instead of target/release/azmlinfsrv (no build)
 #   BENCH_PYTHON=PATH       interpreter for the throw-away venv (default: python3)
 #   BENCH_STRICT=1          exit 1 if our server could not be measured or any run had errors
 #
@@ -17,7 +18,8 @@
 # which prints the table and writes target/bench/results.md. Loopback only.
 set -euo pipefail
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+script_path=$(realpath "${BASH_SOURCE[0]}")
+repo_root=$(dirname "$(dirname "$script_path")")
 cd "$repo_root"
 
 size=${BENCH_SIZE:-full}
@@ -25,7 +27,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) size=small ;;
     --full) size=full ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$script_path" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -101,6 +103,10 @@ build_ours() {
   ours=""
   ours_note=""
   local binary=target/release/azmlinfsrv
+  if [[ -n "${BENCH_OURS:-}" ]]; then
+    [[ -x "$BENCH_OURS" ]] && ours=$(realpath "$BENCH_OURS") || ours_note="BENCH_OURS=$BENCH_OURS is not executable"
+    return 0
+  fi
   if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
     if [[ ! -f src/main.rs ]]; then
       ours_note="src/main.rs does not exist yet, nothing to build"

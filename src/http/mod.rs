@@ -1,0 +1,95 @@
+//! The HTTP layer: routes, request ids, CORS, error bodies, response headers, access log
+//! and body limits. It turns pool outcomes into the contract's responses and knows
+//! nothing about processes.
+
+mod body;
+mod cors;
+mod replies;
+mod request_ids;
+mod routes;
+mod score;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use cors::Cors;
+
+use crate::pool::Pool;
+use crate::swagger::SwaggerDocuments;
+
+/// How long a client gets to send its request headers (slow clients are cut off).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most a request's head (request line plus headers) may take up.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// What the handlers share.
+pub struct AppState {
+    pub pool: Pool,
+    pub cors: Cors,
+    pub server_version: Option<HeaderValue>,
+    pub scoring_timeout_ms: u128,
+    pub max_body_bytes: usize,
+    pub queue_limit: usize,
+    /// Built once the script is loaded (its schemas feed the documents).
+    pub swagger: OnceLock<SwaggerDocuments>,
+}
+
+impl AppState {
+    fn add_server_version(&self, headers: &mut HeaderMap) {
+        if let Some(version) = &self.server_version {
+            headers.insert("x-ms-server-version", version.clone());
+        }
+    }
+}
+
+/// Serves the app on `listener` until `shutdown` fires, then stops accepting and waits
+/// for the connections in flight (bounded by the caller's grace period).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+    connections: TaskTracker,
+) {
+    let service = warp::service(routes::app(state));
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::warn!(target: "azmlinfsrv", "Could not accept a connection: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(service.clone());
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HEAD_BYTES);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = shutdown.cancelled() => {
+                    // Finish the request in flight, then close the keep-alive connection.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,317 @@
+//! The routes: `/` (liveness), `/score`, `/swagger.json`, and the JSON 404/405 for
+//! everything else. One warp filter extracts the request; `dispatch` picks the handler.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::Stream;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use warp::filters::path::FullPath;
+use warp::reply::Response;
+use warp::Filter;
+
+use super::body::{read_limited, BodyError};
+use super::replies::{
+    json_message, known_length, log_access, set_run_failed, with_body, CONTENT_TYPE_HTML,
+    CONTENT_TYPE_JSON, METHOD_NOT_ALLOWED_MESSAGE, NOT_FOUND_MESSAGE,
+};
+use super::request_ids::RequestIds;
+use super::{score, AppState};
+use crate::pool::ScoreRequest;
+use crate::protocol::InputMode;
+
+/// The whole application as one warp filter.
+pub fn app(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
+    let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(raw_query)
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(move |method, path: FullPath, query, headers, body| {
+            let state = state.clone();
+            async move { dispatch(&state, method, path.as_str(), query, headers, body).await }
+        })
+        .recover(|_| async {
+            Ok::<Response, std::convert::Infallible>(json_message(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+            ))
+        })
+        .unify()
+}
+
+/// Routes one request and adds the headers every answer carries.
+async fn dispatch<S, B>(
+    state: &AppState,
+    method: Method,
+    path: &str,
+    query: String,
+    headers: HeaderMap,
+    body: S,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: bytes::Buf,
+{
+    let started = Instant::now();
+    let ids = match RequestIds::from_headers(&headers) {
+        Ok(ids) => ids,
+        Err(too_long) => {
+            let mut response = json_message(
+                StatusCode::from_u16(431).unwrap_or(StatusCode::BAD_REQUEST),
+                too_long.0,
+            );
+            set_run_failed(response.headers_mut(), false);
+            state.add_server_version(response.headers_mut());
+            return response;
+        }
+    };
+    if ids.is_legacy_id_used {
+        tracing::warn!(target: "azmlinfsrv", "The x-ms-request-id header is deprecated and will be removed in the future; use x-ms-client-request-id instead");
+    }
+    let is_known_route = matches!(path, "/" | "/score" | "/swagger.json");
+    let mut response = match path {
+        "/" => liveness(state, &method),
+        "/score" => score_route(state, &method, path, query, &headers, body, &ids).await,
+        "/swagger.json" => swagger(state, &method, &query),
+        _ => router_error(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE),
+    };
+    let response_headers = response.headers_mut();
+    ids.apply(response_headers);
+    state.add_server_version(response_headers);
+    if is_known_route && response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        state.cors.apply(&method, &headers, response.headers_mut());
+    }
+    if path != "/" && is_known_route {
+        log_access(
+            &method,
+            path,
+            response.status(),
+            started,
+            known_length(&response),
+        );
+    }
+    if method == Method::HEAD {
+        // HEAD answers carry the headers of the GET answer but never a body.
+        *response.body_mut() = warp::hyper::body::Bytes::new().into();
+    }
+    response
+}
+
+fn router_error(status: StatusCode, message: &str) -> Response {
+    let mut response = json_message(status, message);
+    set_run_failed(response.headers_mut(), false);
+    response
+}
+
+/// `GET /`: healthy once a runner has finished `init()`; 503 before that (and while no
+/// runner is alive) instead of holding the probe like the reference does.
+fn liveness(state: &AppState, method: &Method) -> Response {
+    match *method {
+        Method::GET | Method::HEAD => {
+            if state.pool.is_ready() {
+                with_body(StatusCode::OK, CONTENT_TYPE_HTML, "Healthy".into())
+            } else {
+                let (ready, total) = state.pool.readiness();
+                let message = format!(
+                    "Not ready: the scoring script's init() has not completed in any worker yet \
+                     ({ready} of {total} ready). The server is starting or restarting its workers; retry shortly."
+                );
+                json_message(StatusCode::SERVICE_UNAVAILABLE, &message)
+            }
+        }
+        Method::OPTIONS => {
+            let mut response = with_body(StatusCode::OK, CONTENT_TYPE_HTML, Default::default());
+            response
+                .headers_mut()
+                .insert("allow", HeaderValue::from_static("GET, HEAD, OPTIONS"));
+            response
+        }
+        _ => router_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE),
+    }
+}
+
+async fn score_route<S, B>(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    query: String,
+    headers: &HeaderMap,
+    body: S,
+    ids: &RequestIds,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: bytes::Buf,
+{
+    // With @rawhttp every method that reaches /score goes to run(), as in the reference.
+    let is_rawhttp = state.pool.input_mode() == Some(InputMode::Rawhttp);
+    match *method {
+        Method::GET | Method::POST => {}
+        Method::OPTIONS | Method::HEAD if is_rawhttp => {}
+        Method::OPTIONS => {
+            let mut response = with_body(StatusCode::OK, CONTENT_TYPE_HTML, Default::default());
+            set_run_failed(response.headers_mut(), false);
+            return response;
+        }
+        Method::HEAD => {
+            let mut response = with_body(
+                StatusCode::METHOD_NOT_ALLOWED,
+                CONTENT_TYPE_JSON,
+                Default::default(),
+            );
+            set_run_failed(response.headers_mut(), false);
+            return response;
+        }
+        _ => return router_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE),
+    }
+    let declared_length = headers
+        .get("content-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    let body = match read_limited(body, declared_length, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge { limit }) => {
+            let message = format!(
+                "The request body is larger than the server's limit of {} MiB. Send a smaller body, \
+                 or start the server with a higher --max_body_mb.",
+                limit / (1024 * 1024)
+            );
+            return router_error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+        }
+        Err(BodyError::TooSlow) => {
+            return router_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "The request body was not received in time: the client sent it too slowly or stopped sending.",
+            );
+        }
+        Err(BodyError::Broken(reason)) => {
+            return router_error(
+                StatusCode::BAD_REQUEST,
+                &format!("The request body could not be read: {reason}"),
+            );
+        }
+    };
+    let request = ScoreRequest {
+        method: method.as_str().to_string(),
+        path: path.to_string(),
+        query,
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    title_case(name.as_str()),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        request_id: ids.request_id.clone(),
+        body,
+    };
+    score::respond(
+        &state.pool,
+        request,
+        state.scoring_timeout_ms,
+        state.queue_limit,
+    )
+    .await
+}
+
+/// `Content-Type` from `content-type`: hyper lower-cases names; scripts see the
+/// spelling werkzeug gives them.
+fn title_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut is_word_start = true;
+    for c in name.chars() {
+        out.push(if is_word_start {
+            c.to_ascii_uppercase()
+        } else {
+            c
+        });
+        is_word_start = c == '-';
+    }
+    out
+}
+
+fn swagger(state: &AppState, method: &Method, query: &str) -> Response {
+    if *method != Method::GET && *method != Method::HEAD {
+        return router_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE);
+    }
+    let Some(documents) = state.swagger.get() else {
+        return router_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The OpenAPI document is not ready: the scoring script has not been loaded yet. Retry shortly.",
+        );
+    };
+    let version = query_value(query, "version");
+    let mut response = match documents.find(version.as_deref()) {
+        Ok(document) => with_body(
+            StatusCode::OK,
+            CONTENT_TYPE_JSON,
+            bytes::Bytes::copy_from_slice(document),
+        ),
+        Err(not_found) => json_message(StatusCode::NOT_FOUND, &not_found.to_string()),
+    };
+    set_run_failed(response.headers_mut(), false);
+    response
+}
+
+/// The first value of `key` in a query string, percent-decoded.
+fn query_value(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(name) == key).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => out.push(b' '),
+            b'%' if index + 2 < bytes.len() + 0 && index + 2 <= bytes.len() - 1 => {
+                match u8::from_str_radix(&text[index + 1..index + 3], 16) {
+                    Ok(byte) => {
+                        out.push(byte);
+                        index += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            other => out.push(other),
+        }
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_title_cased_like_werkzeug() {
+        assert_eq!(title_case("content-type"), "Content-Type");
+        assert_eq!(
+            title_case("x-ms-client-request-id"),
+            "X-Ms-Client-Request-Id"
+        );
+    }
+
+    #[test]
+    fn query_values_are_found_and_decoded() {
+        assert_eq!(
+            query_value("version=3.1", "version").as_deref(),
+            Some("3.1")
+        );
+        assert_eq!(query_value("a=1&version=", "version").as_deref(), Some(""));
+        assert_eq!(query_value("a=1", "version"), None);
+        assert_eq!(query_value("version=%33", "version").as_deref(), Some("3"));
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

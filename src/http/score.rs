@@ -1,0 +1,119 @@
+//! `/score`: hands the request to the worker pool and turns the pool's outcome into the
+//! contract's response (status, body, `x-ms-run-*` headers).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use warp::reply::{Reply, Response};
+
+use super::replies::{json_message, set_run_failed};
+use crate::pool::{ScoreOutcome, ScoreRequest};
+use crate::runner::{BodyStream, ReplyBody};
+
+const INTERNAL_ERROR_MESSAGE: &str =
+    "An unexpected internal error occurred. Check the logs for more info.";
+
+/// Runs the request through the pool and builds the response.
+pub async fn respond(
+    pool: &crate::pool::Pool,
+    request: ScoreRequest,
+    scoring_timeout_ms: u128,
+    queue_limit: usize,
+) -> Response {
+    let request_id = request.request_id.clone();
+    match pool.score(request).await {
+        ScoreOutcome::Answered { result, body } => {
+            let mut response = match body {
+                ReplyBody::Full(bytes) => Response::new(bytes.into()),
+                ReplyBody::Stream(chunks) => warp::reply::stream(ChunkStream(chunks)).into_response(),
+            };
+            *response.status_mut() = StatusCode::from_u16(result.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let headers = response.headers_mut();
+            for (name, value) in &result.headers {
+                if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+                    headers.append(name, value);
+                }
+            }
+            if let Some(run_ms) = result.run_ms {
+                if let Ok(value) = HeaderValue::from_str(&format!("{run_ms:.3}")) {
+                    headers.insert("x-ms-run-fn-exec-ms", value);
+                }
+            }
+            if let Some(is_failed) = result.run_failed {
+                set_run_failed(headers, is_failed);
+            }
+            response
+        }
+        ScoreOutcome::Failed { kind, message } => {
+            let (status, is_run_failed) = match kind.as_str() {
+                "bad_input" => (StatusCode::BAD_REQUEST, false),
+                "unsupported_media_type" => (StatusCode::UNSUPPORTED_MEDIA_TYPE, false),
+                "user_error" | "timeout" => (StatusCode::INTERNAL_SERVER_ERROR, true),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, false),
+            };
+            let mut response = json_message(status, &message);
+            set_run_failed(response.headers_mut(), is_run_failed);
+            response
+        }
+        ScoreOutcome::TimedOut => {
+            let mut response =
+                json_message(StatusCode::INTERNAL_SERVER_ERROR, &format!("Scoring timeout after {scoring_timeout_ms} ms"));
+            set_run_failed(response.headers_mut(), true);
+            response
+        }
+        ScoreOutcome::RunnerExited { pid, how } => {
+            tracing::error!(target: "azmlinfsrv", "Request {request_id}: the scoring process (pid {pid}) ended with {how} while running run()");
+            let message = format!(
+                "The scoring process (pid {pid}) exited with {how} while running this request. \
+                 A new one is being started; check the server log for the cause (a crash in native code, \
+                 os._exit or sys.exit in run(), or running out of memory)."
+            );
+            let mut response = json_message(StatusCode::INTERNAL_SERVER_ERROR, &message);
+            set_run_failed(response.headers_mut(), true);
+            response
+        }
+        ScoreOutcome::QueueFull => {
+            tracing::warn!(target: "azmlinfsrv", "Request {request_id} refused with 503: {queue_limit} requests are already waiting for a worker");
+            let message = format!(
+                "The server is at capacity: {queue_limit} requests are already waiting for a worker. \
+                 Retry shortly, or start the server with more workers (--worker_count) or a longer queue (--queue_limit)."
+            );
+            unavailable(&message, "1")
+        }
+        ScoreOutcome::Unavailable => unavailable(
+            "No scoring process is running: every worker is restarting after a failure. Retry shortly; \
+             the server log says why the workers failed.",
+            "5",
+        ),
+        ScoreOutcome::Internal(reason) => {
+            tracing::error!(target: "azmlinfsrv", "Request {request_id} failed inside the server: {reason}");
+            let mut response = json_message(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR_MESSAGE);
+            set_run_failed(response.headers_mut(), false);
+            response
+        }
+    }
+}
+
+fn unavailable(message: &str, retry_after_secs: &'static str) -> Response {
+    let mut response = json_message(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert("retry-after", HeaderValue::from_static(retry_after_secs));
+    set_run_failed(response.headers_mut(), false);
+    response
+}
+
+/// A streamed `run()` body as an HTTP body stream; a generator failure cuts the body.
+struct ChunkStream(BodyStream);
+
+impl futures_util::Stream for ChunkStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0
+            .poll_recv(cx)
+            .map(|item| item.map(|chunk| chunk.map_err(std::io::Error::other)))
+    }
+}

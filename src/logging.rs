@@ -1,0 +1,204 @@
+//! The contract's log line format, shared by the server's own events and the records
+//! that runners send: `2022-12-24 07:37:53,318 I [pid] logger - message`.
+
+use std::fmt;
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Installs the global subscriber: every `tracing` event becomes one contract line on
+/// stdout, with the event's target as the logger name and the server's own pid.
+pub fn install(level: Level) {
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stdout)
+        .event_format(ContractFormat)
+        .finish();
+    // A second install (tests that start several servers in-process) keeps the first.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Maps the Python logging level names the contract accepts (`AZUREML_LOG_LEVEL`) to a
+/// `tracing` level; unknown names fall back to INFO.
+pub fn level_from_name(name: &str) -> Level {
+    match name.trim().to_ascii_uppercase().as_str() {
+        "DEBUG" | "NOTSET" => Level::DEBUG,
+        "WARNING" | "WARN" => Level::WARN,
+        "ERROR" | "CRITICAL" | "FATAL" => Level::ERROR,
+        _ => Level::INFO,
+    }
+}
+
+/// Writes one record that came from a runner (a Python `logging` record or a `print`),
+/// in the same format and to the same stream as the server's own events.
+pub fn write_runner_record(time_secs: f64, level: &str, pid: u32, logger: &str, message: &str) {
+    let line = format_line(time_secs, level_letter(level), pid, logger, message);
+    let mut stdout = std::io::stdout().lock();
+    // A closed stdout (the operator piped us into `head`) must not take the server down.
+    let _ = stdout.write_all(line.as_bytes());
+}
+
+/// Writes a line that a runner printed to its stderr, as it is: tracebacks printed by
+/// libraries and `print(..., file=sys.stderr)` keep their own shape.
+pub fn write_runner_stderr(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(line.as_bytes());
+    if !line.ends_with('\n') {
+        let _ = stdout.write_all(b"\n");
+    }
+}
+
+/// Prints start-up text (banner, settings block) straight to stdout, unformatted.
+pub fn print_plain(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// The first letter of a Python level name, as the reference's `%(levelname).1s`.
+fn level_letter(level: &str) -> char {
+    level.chars().next().unwrap_or('I').to_ascii_uppercase()
+}
+
+fn format_line(time_secs: f64, letter: char, pid: u32, logger: &str, message: &str) -> String {
+    let mut line = String::with_capacity(48 + logger.len() + message.len());
+    use std::fmt::Write as _;
+    let _ = write!(
+        line,
+        "{} {} [{}] {} - {}",
+        Timestamp(time_secs),
+        letter,
+        pid,
+        logger,
+        message
+    );
+    line.push('\n');
+    line
+}
+
+/// Seconds since the epoch, now.
+pub fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// UTC time as `YYYY-MM-DD HH:MM:SS,mmm`, like Python's logging with `time.gmtime`.
+struct Timestamp(f64);
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total_millis = (self.0 * 1000.0).floor() as i64;
+        let millis = total_millis.rem_euclid(1000);
+        let secs = total_millis.div_euclid(1000);
+        let days = secs.div_euclid(86_400);
+        let second_of_day = secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03}",
+            year,
+            month,
+            day,
+            second_of_day / 3600,
+            (second_of_day % 3600) / 60,
+            second_of_day % 60,
+            millis
+        )
+    }
+}
+
+/// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's algorithm): avoids a date crate for one conversion.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The `tracing` event formatter for the server's own lines.
+struct ContractFormat;
+
+impl<S, N> FormatEvent<S, N> for ContractFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let metadata = event.metadata();
+        let letter = match *metadata.level() {
+            Level::ERROR => 'E',
+            Level::WARN => 'W',
+            Level::INFO => 'I',
+            Level::DEBUG | Level::TRACE => 'D',
+        };
+        write!(
+            writer,
+            "{} {} [{}] {} - ",
+            Timestamp(now_secs()),
+            letter,
+            std::process::id(),
+            metadata.target()
+        )?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_matches_python_gmtime_format() {
+        // 2022-12-24 07:37:53.318 UTC, the example in the contract.
+        assert_eq!(
+            Timestamp(1_671_867_473.318_5).to_string(),
+            "2022-12-24 07:37:53,318"
+        );
+        assert_eq!(Timestamp(0.0).to_string(), "1970-01-01 00:00:00,000");
+        assert_eq!(
+            Timestamp(951_782_400.0).to_string(),
+            "2000-02-29 00:00:00,000"
+        );
+    }
+
+    #[test]
+    fn runner_line_has_contract_shape() {
+        let line = format_line(0.5, level_letter("WARNING"), 42, "azmlinfsrv.print", "hi");
+        assert_eq!(
+            line,
+            "1970-01-01 00:00:00,500 W [42] azmlinfsrv.print - hi\n"
+        );
+    }
+
+    #[test]
+    fn level_names_map_like_python() {
+        assert_eq!(level_from_name("debug"), Level::DEBUG);
+        assert_eq!(level_from_name("WARNING"), Level::WARN);
+        assert_eq!(level_from_name("CRITICAL"), Level::ERROR);
+        assert_eq!(level_from_name("bogus"), Level::INFO);
+    }
+}

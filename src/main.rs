@@ -1,0 +1,90 @@
+//! `azmlinfsrv`: a drop-in replacement for the Azure ML inference HTTP server.
+//!
+//! # Layout
+//! - `cli`, `settings`: the command line, merged with the environment and the config
+//!   file into one immutable `Settings`; `banner` prints it at start-up.
+//! - `interpreter`, `platform`: which Python runs the script; OS differences.
+//! - `runner_files`, `protocol`, `transport`, `runner`: the bundled `runner.py`, the
+//!   JSON-RPC frames, and one runner process.
+//! - `pool`: the runner processes, the queue, timeouts, restarts, readiness.
+//! - `http`: routes, headers, CORS, errors, access log; `swagger`: OpenAPI documents.
+//! - `server`: wires them together; `shutdown`: stop signals; `logging`: line format.
+
+mod banner;
+mod cli;
+mod http;
+mod interpreter;
+mod logging;
+mod model_dir_tree;
+mod platform;
+mod pool;
+mod protocol;
+mod runner;
+mod runner_files;
+mod server;
+mod settings;
+mod shutdown;
+mod startup_error;
+mod swagger;
+mod transport;
+
+use clap::Parser;
+
+use crate::cli::Flags;
+use crate::settings::Settings;
+
+fn main() {
+    let flags = match Flags::try_parse() {
+        Ok(flags) => flags,
+        Err(error) => exit_on_bad_flags(error),
+    };
+    let env: settings::Environment = std::env::vars().collect();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let settings = match Settings::resolve(&flags, &env, &cwd) {
+        Ok(settings) => settings,
+        Err(error) => {
+            logging::install(tracing::Level::INFO);
+            tracing::error!(target: "azmlinfsrv", "{}", error.message);
+            std::process::exit(error.exit_code);
+        }
+    };
+    logging::install(logging::level_from_name(&settings.log_level));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(target: "azmlinfsrv", "Cannot start the async runtime: {error}");
+            std::process::exit(1);
+        }
+    };
+    let exit_code = match runtime.block_on(server::run(settings, env)) {
+        Ok(()) => 0,
+        Err(error) => {
+            tracing::error!(target: "azmlinfsrv", "{}", error.message);
+            error.exit_code
+        }
+    };
+    // Runners are killed on drop; do not wait for stray blocking tasks.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    std::process::exit(exit_code);
+}
+
+/// Help and version exit 0; any other argument error prints the error and the help and
+/// exits 1, like the reference (which remaps argparse's 2).
+fn exit_on_bad_flags(error: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            std::process::exit(0);
+        }
+        _ => {
+            let _ = error.print();
+            eprintln!();
+            let _ = <Flags as clap::CommandFactory>::command().print_help();
+            std::process::exit(1);
+        }
+    }
+}

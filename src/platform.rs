@@ -1,0 +1,161 @@
+//! Everything that differs between Linux and Windows: where an environment keeps its
+//! Python, what activating a conda env sets, how child processes are tied to the server
+//! and how they are stopped, and how an exit status reads.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+
+/// The Python executables an environment folder (venv or conda env) may hold, most
+/// likely first.
+pub fn pythons_in_env(prefix: &Path) -> Vec<PathBuf> {
+    if cfg!(windows) {
+        vec![
+            prefix.join("Scripts").join("python.exe"),
+            prefix.join("python.exe"),
+        ]
+    } else {
+        vec![
+            prefix.join("bin").join("python3"),
+            prefix.join("bin").join("python"),
+        ]
+    }
+}
+
+/// The separator of `PATH`-like variables.
+pub const PATH_SEPARATOR: &str = if cfg!(windows) { ";" } else { ":" };
+
+/// The variables `conda activate` would set for the env at `prefix` (the part that
+/// matters for finding executables and shared libraries).
+pub fn conda_activation_env(
+    prefix: &Path,
+    name: &str,
+    path_var: Option<&str>,
+    ld_library_path: Option<&str>,
+) -> Vec<(String, String)> {
+    let prefix_text = prefix.display().to_string();
+    let env_dirs: Vec<PathBuf> = if cfg!(windows) {
+        vec![
+            prefix.to_path_buf(),
+            prefix.join("Library").join("mingw-w64").join("bin"),
+            prefix.join("Library").join("usr").join("bin"),
+            prefix.join("Library").join("bin"),
+            prefix.join("Scripts"),
+        ]
+    } else {
+        vec![prefix.join("bin")]
+    };
+    let mut vars = vec![
+        ("PATH".to_string(), prepend(&env_dirs, path_var)),
+        ("CONDA_PREFIX".to_string(), prefix_text),
+        ("CONDA_DEFAULT_ENV".to_string(), name.to_string()),
+    ];
+    if cfg!(target_os = "linux") {
+        vars.push((
+            "LD_LIBRARY_PATH".to_string(),
+            prepend(&[prefix.join("lib")], ld_library_path),
+        ));
+    }
+    vars
+}
+
+fn prepend(dirs: &[PathBuf], existing: Option<&str>) -> String {
+    let mut parts: Vec<String> = dirs.iter().map(|dir| dir.display().to_string()).collect();
+    if let Some(existing) = existing.filter(|text| !text.is_empty()) {
+        parts.push(existing.to_string());
+    }
+    parts.join(PATH_SEPARATOR)
+}
+
+/// Ties a runner to the server: on Linux the kernel kills it when the server dies (even
+/// by SIGKILL), and it gets its own process group so that a Ctrl+C in the terminal
+/// reaches only the server, which then drains and stops the runners in order.
+pub fn tie_child_to_server(command: &mut tokio::process::Command) {
+    #[cfg(unix)]
+    {
+        let server_pid = std::process::id();
+        // SAFETY: only async-signal-safe calls (prctl, getppid, setpgid, _exit) run
+        // between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                #[cfg(target_os = "linux")]
+                {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    // The server may have died between fork and prctl.
+                    if libc::getppid() as u32 != server_pid {
+                        libc::_exit(1);
+                    }
+                }
+                let _ = server_pid;
+                libc::setpgid(0, 0);
+                Ok(())
+            });
+        }
+    }
+    #[cfg(windows)]
+    {
+        // CREATE_NEW_PROCESS_GROUP: Ctrl+C in the console reaches only the server.
+        command.creation_flags(0x0000_0200);
+    }
+}
+
+/// How a runner ended, for the log and for the client's 500.
+pub fn describe_exit(status: Option<ExitStatus>) -> String {
+    let Some(status) = status else {
+        return "an unknown status".to_string();
+    };
+    if let Some(code) = status.code() {
+        return format!("exit code {code}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return format!("signal {signal} ({})", signal_name(signal));
+        }
+    }
+    "an unknown status".to_string()
+}
+
+#[cfg(unix)]
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGSEGV => "SIGSEGV, a crash in native code",
+        libc::SIGKILL => "SIGKILL, killed by the OOM killer or by hand",
+        libc::SIGABRT => "SIGABRT, an abort in native code",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        _ => "a signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_layouts_name_the_platform_python() {
+        let candidates = pythons_in_env(Path::new("/envs/x"));
+        if cfg!(windows) {
+            assert!(candidates[0].ends_with("Scripts/python.exe"));
+        } else {
+            assert_eq!(candidates[0], PathBuf::from("/envs/x/bin/python3"));
+        }
+    }
+
+    #[test]
+    fn conda_activation_prepends_the_env() {
+        let vars = conda_activation_env(Path::new("/c/envs/ml"), "ml", Some("/usr/bin"), None);
+        let path = &vars.iter().find(|(k, _)| k == "PATH").unwrap().1;
+        if cfg!(unix) {
+            assert_eq!(path, "/c/envs/ml/bin:/usr/bin");
+            if cfg!(target_os = "linux") {
+                let ld = &vars.iter().find(|(k, _)| k == "LD_LIBRARY_PATH").unwrap().1;
+                assert_eq!(ld, "/c/envs/ml/lib");
+            }
+        }
+        assert!(vars.contains(&("CONDA_DEFAULT_ENV".into(), "ml".into())));
+    }
+}

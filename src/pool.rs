@@ -1,0 +1,371 @@
+//! The worker pool: owns the runner processes, hands each request to an idle runner
+//! through a bounded queue, enforces the hard timeout, restarts runners that die, and
+//! knows when the service is ready. It never builds an HTTP response.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::protocol::{InputMode, LoadParams, LoadResult, ScoreParams, ScoreResult};
+use crate::runner::{CallError, LaunchSpec, ReplyBody, Runner};
+
+/// Time a runner gets past `SCORING_TIMEOUT_MS` to interrupt itself before it is killed.
+const HARD_TIMEOUT_GRACE: Duration = Duration::from_millis(500);
+const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+/// A runner that served this long without dying resets the back-off.
+const HEALTHY_RUN: Duration = Duration::from_secs(10);
+
+/// One HTTP request as the pool sees it.
+#[derive(Debug, Clone)]
+pub struct ScoreRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub request_id: String,
+    pub body: Bytes,
+}
+
+/// What became of a request.
+pub enum ScoreOutcome {
+    Answered {
+        result: ScoreResult,
+        body: ReplyBody,
+    },
+    /// The runner reported a contract error (`kind` from the protocol) with its message.
+    Failed { kind: String, message: String },
+    /// Past `SCORING_TIMEOUT_MS` and the runner did not interrupt itself: it was killed.
+    TimedOut,
+    /// The runner died while running this request.
+    RunnerExited { pid: u32, how: String },
+    /// The queue is full.
+    QueueFull,
+    /// No runner is alive (all are waiting to restart).
+    Unavailable,
+    /// The runner broke the protocol or the server is shutting down.
+    Internal(String),
+}
+
+/// A start-up failure of the first runner: the server must exit 3.
+#[derive(Debug)]
+pub struct BootFailure {
+    /// The protocol's error kind (`init_failed`, `import_failed`, ...) or `runner` when
+    /// the Python process itself could not start or died.
+    pub kind: String,
+    pub message: String,
+    pub traceback: Option<String>,
+}
+
+struct Job {
+    request: ScoreRequest,
+    reply: oneshot::Sender<ScoreOutcome>,
+}
+
+struct Shared {
+    launch: LaunchSpec,
+    load_params: LoadParams,
+    scoring_timeout: Duration,
+    worker_count: usize,
+    jobs: Mutex<mpsc::Receiver<Job>>,
+    ready_runners: AtomicUsize,
+    /// Slots that are spawning or initialising a runner (requests should wait for them).
+    starting_runners: AtomicUsize,
+    has_been_ready: AtomicBool,
+    load_result: OnceLock<LoadResult>,
+    stopping: CancellationToken,
+}
+
+/// A cheap handle to the pool.
+#[derive(Clone)]
+pub struct Pool {
+    shared: Arc<Shared>,
+    queue: mpsc::Sender<Job>,
+    tasks: TaskTracker,
+}
+
+impl Pool {
+    /// Starts `worker_count` runner slots. A failure of a slot's first start is sent to
+    /// `boot_failures` (the server exits 3, like the reference).
+    pub fn start(
+        launch: LaunchSpec,
+        load_params: LoadParams,
+        worker_count: usize,
+        queue_limit: usize,
+        scoring_timeout: Duration,
+        boot_failures: mpsc::UnboundedSender<BootFailure>,
+    ) -> Pool {
+        let (queue, jobs) = mpsc::channel(queue_limit.max(1));
+        let shared = Arc::new(Shared {
+            launch,
+            load_params,
+            scoring_timeout,
+            worker_count,
+            jobs: Mutex::new(jobs),
+            ready_runners: AtomicUsize::new(0),
+            starting_runners: AtomicUsize::new(0),
+            has_been_ready: AtomicBool::new(false),
+            load_result: OnceLock::new(),
+            stopping: CancellationToken::new(),
+        });
+        let tasks = TaskTracker::new();
+        for slot_id in 0..worker_count {
+            tasks.spawn(supervise_slot(
+                shared.clone(),
+                slot_id,
+                boot_failures.clone(),
+            ));
+        }
+        tasks.close();
+        Pool {
+            shared,
+            queue,
+            tasks,
+        }
+    }
+
+    /// Runs one request on the next idle runner.
+    pub async fn score(&self, request: ScoreRequest) -> ScoreOutcome {
+        let shared = &self.shared;
+        if shared.stopping.is_cancelled() {
+            return ScoreOutcome::Internal("the server is shutting down".into());
+        }
+        let is_any_runner_coming = shared.ready_runners.load(Ordering::Acquire) > 0
+            || shared.starting_runners.load(Ordering::Acquire) > 0;
+        if shared.has_been_ready.load(Ordering::Acquire) && !is_any_runner_coming {
+            return ScoreOutcome::Unavailable;
+        }
+        let (reply, outcome) = oneshot::channel();
+        match self.queue.try_send(Job { request, reply }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return ScoreOutcome::QueueFull,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return ScoreOutcome::Internal("the server is shutting down".into())
+            }
+        }
+        outcome.await.unwrap_or_else(|_| {
+            ScoreOutcome::Internal("the request was dropped by the worker pool".into())
+        })
+    }
+
+    /// At least one runner has finished `init()` and is alive.
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready_runners.load(Ordering::Acquire) > 0
+    }
+
+    /// Ready runners and the configured count, for the readiness view.
+    pub fn readiness(&self) -> (usize, usize) {
+        (
+            self.shared.ready_runners.load(Ordering::Acquire),
+            self.shared.worker_count,
+        )
+    }
+
+    /// How `run()` takes its input, once the first runner has loaded the script.
+    pub fn input_mode(&self) -> Option<InputMode> {
+        self.shared.load_result.get().map(|load| load.input_mode)
+    }
+
+    pub fn load_result(&self) -> Option<&LoadResult> {
+        self.shared.load_result.get()
+    }
+
+    /// Stops taking work, lets runners finish what they hold, then stops them (shutdown
+    /// message, then kill after `grace`).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shared.stopping.cancel();
+        let _ = tokio::time::timeout(grace + Duration::from_secs(2), self.tasks.wait()).await;
+    }
+}
+
+/// The life of one slot: start a runner, serve with it until it dies, restart with
+/// back-off. Only this task ever owns the slot's runner.
+async fn supervise_slot(
+    shared: Arc<Shared>,
+    slot_id: usize,
+    boot_failures: mpsc::UnboundedSender<BootFailure>,
+) {
+    let mut restart_delay = FIRST_RESTART_DELAY;
+    let mut is_first_start = true;
+    while !shared.stopping.is_cancelled() {
+        shared.starting_runners.fetch_add(1, Ordering::AcqRel);
+        let started = tokio::select! {
+            started = start_runner(&shared) => started,
+            _ = shared.stopping.cancelled() => {
+                shared.starting_runners.fetch_sub(1, Ordering::AcqRel);
+                break;
+            }
+        };
+        shared.starting_runners.fetch_sub(1, Ordering::AcqRel);
+        match started {
+            Ok(runner) => {
+                is_first_start = false;
+                let began = Instant::now();
+                shared.ready_runners.fetch_add(1, Ordering::AcqRel);
+                shared.has_been_ready.store(true, Ordering::Release);
+                let ended = serve_jobs(&shared, &runner).await;
+                shared.ready_runners.fetch_sub(1, Ordering::AcqRel);
+                match ended {
+                    SlotEnd::Stopping => {
+                        runner.shutdown(Duration::from_secs(5)).await;
+                        break;
+                    }
+                    SlotEnd::RunnerGone(how) => {
+                        tracing::warn!(target: "azmlinfsrv", "Worker {slot_id}: the scoring process (pid {}) ended with {how}; starting a new one", runner.pid());
+                    }
+                }
+                if began.elapsed() >= HEALTHY_RUN {
+                    restart_delay = FIRST_RESTART_DELAY;
+                }
+            }
+            Err(failure) if is_first_start => {
+                let _ = boot_failures.send(failure);
+                return;
+            }
+            Err(failure) => {
+                tracing::error!(target: "azmlinfsrv", "Worker {slot_id}: the scoring process failed to start again: {}{}; retrying in {:.1} s",
+                    failure.message,
+                    failure.traceback.map(|t| format!("\n{t}")).unwrap_or_default(),
+                    restart_delay.as_secs_f64());
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(restart_delay) => {}
+            _ = shared.stopping.cancelled() => break,
+        }
+        restart_delay = (restart_delay * 2).min(MAX_RESTART_DELAY);
+    }
+}
+
+/// Spawns a runner, loads the script and runs `init()`.
+async fn start_runner(shared: &Shared) -> Result<Runner, BootFailure> {
+    let runner = Runner::spawn(&shared.launch)
+        .await
+        .map_err(|err| boot_failure("start the Python runner", err))?;
+    tracing::info!(target: "azmlinfsrv", "Started a scoring process: pid {}, Python {} ({})", runner.pid(), runner.hello.python_version, runner.hello.python_executable);
+    let load = runner
+        .load(&shared.load_params)
+        .await
+        .map_err(|err| boot_failure("load the scoring script", err))?;
+    let _ = shared.load_result.set(load);
+    runner
+        .init()
+        .await
+        .map_err(|err| boot_failure("run init()", err))?;
+    Ok(runner)
+}
+
+fn boot_failure(step: &str, error: CallError) -> BootFailure {
+    match error {
+        CallError::Rpc(rpc) => BootFailure {
+            kind: rpc.kind().to_string(),
+            message: rpc.message.clone(),
+            traceback: rpc.data.and_then(|data| data.traceback),
+        },
+        CallError::Exited(how) => BootFailure {
+            kind: "runner".into(),
+            message: format!("the Python process ended with {how} while trying to {step}"),
+            traceback: None,
+        },
+        CallError::Broken(what) => BootFailure {
+            kind: "runner".into(),
+            message: format!("could not {step}: {what}"),
+            traceback: None,
+        },
+    }
+}
+
+enum SlotEnd {
+    Stopping,
+    RunnerGone(String),
+}
+
+/// Takes jobs from the shared queue while the runner lives.
+async fn serve_jobs(shared: &Shared, runner: &Runner) -> SlotEnd {
+    loop {
+        let job = tokio::select! {
+            // Idle runners take turns at the queue; the lock is released with the job.
+            job = async { shared.jobs.lock().await.recv().await } => job,
+            how = runner.exited() => return SlotEnd::RunnerGone(how),
+            _ = shared.stopping.cancelled() => return SlotEnd::Stopping,
+        };
+        let Some(job) = job else {
+            return SlotEnd::Stopping;
+        };
+        if job.reply.is_closed() {
+            // The client went away while waiting: nothing to run.
+            continue;
+        }
+        let (outcome, stream_done) = run_job(shared, runner, &job.request).await;
+        let is_runner_gone = matches!(
+            outcome,
+            ScoreOutcome::TimedOut | ScoreOutcome::RunnerExited { .. }
+        );
+        let _ = job.reply.send(outcome);
+        if let Some(done) = stream_done {
+            // The runner is busy until its generator is exhausted.
+            let _ = done.await;
+        }
+        if is_runner_gone {
+            return SlotEnd::RunnerGone(runner.exited().await);
+        }
+    }
+}
+
+async fn run_job(
+    shared: &Shared,
+    runner: &Runner,
+    request: &ScoreRequest,
+) -> (ScoreOutcome, Option<oneshot::Receiver<()>>) {
+    let params = ScoreParams {
+        method: &request.method,
+        path: &request.path,
+        query: &request.query,
+        headers: request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        request_id: &request.request_id,
+    };
+    let hard_deadline = shared.scoring_timeout + HARD_TIMEOUT_GRACE;
+    let reply = match tokio::time::timeout(hard_deadline, runner.score(&params, &request.body))
+        .await
+    {
+        Ok(reply) => reply,
+        Err(_) => {
+            tracing::error!(target: "azmlinfsrv", "The scoring process (pid {}) did not return within the scoring timeout of {} ms (stuck in native code?); killing it and starting a new one", runner.pid(), shared.scoring_timeout.as_millis());
+            runner.kill();
+            return (ScoreOutcome::TimedOut, None);
+        }
+    };
+    match reply {
+        Ok(reply) => (
+            ScoreOutcome::Answered {
+                result: reply.result,
+                body: reply.body,
+            },
+            reply.stream_done,
+        ),
+        Err(CallError::Rpc(error)) => (
+            ScoreOutcome::Failed {
+                kind: error.kind().to_string(),
+                message: error.message,
+            },
+            None,
+        ),
+        Err(CallError::Exited(how)) => (
+            ScoreOutcome::RunnerExited {
+                pid: runner.pid(),
+                how,
+            },
+            None,
+        ),
+        Err(CallError::Broken(what)) => (ScoreOutcome::Internal(what), None),
+    }
+}

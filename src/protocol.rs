@@ -1,0 +1,231 @@
+//! The wire types of the server ⇄ runner channel (see `runner/PROTOCOL.md`): serde only,
+//! no I/O. A frame is one JSON-RPC 2.0 object on a line plus an optional raw payload.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Bumped on every incompatible change; `runner.py` carries the same number.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One message as it appears on a line, in either direction. Kept loose (every member
+/// optional) so that a frame of an unexpected shape is reported, not a parse failure.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Message {
+    pub jsonrpc: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RpcError>,
+    /// Bytes of raw payload that follow the line (our extension of JSON-RPC).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub payload: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
+}
+
+impl Message {
+    pub fn request(id: u64, method: &str, params: Value, payload: usize) -> Self {
+        Message {
+            jsonrpc: "2.0".into(),
+            id: Some(id),
+            method: Some(method.into()),
+            params: Some(params),
+            payload,
+            ..Message::default()
+        }
+    }
+
+    pub fn notification(method: &str, params: Option<Value>) -> Self {
+        Message {
+            jsonrpc: "2.0".into(),
+            method: Some(method.into()),
+            params,
+            ..Message::default()
+        }
+    }
+
+    /// Which of the three JSON-RPC shapes this is.
+    pub fn kind(&self) -> MessageKind<'_> {
+        match (self.id, self.method.as_deref()) {
+            (Some(id), None) => MessageKind::Response(id),
+            (None, Some(method)) => MessageKind::Notification(method),
+            (Some(_), Some(method)) => MessageKind::Request(method),
+            (None, None) => MessageKind::Malformed,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub enum MessageKind<'a> {
+    Request(&'a str),
+    Response(u64),
+    Notification(&'a str),
+    Malformed,
+}
+
+/// A JSON-RPC error; `data.kind` says which contract error it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RpcError {
+    #[serde(default)]
+    pub code: i64,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<ErrorData>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ErrorData {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceback: Option<String>,
+}
+
+impl RpcError {
+    pub fn kind(&self) -> &str {
+        self.data
+            .as_ref()
+            .map_or("internal", |data| data.kind.as_str())
+    }
+}
+
+/// `hello`: the runner's first frame.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Hello {
+    pub protocol: u32,
+    pub pid: u32,
+    #[serde(default)]
+    pub python_version: String,
+    #[serde(default)]
+    pub python_executable: String,
+}
+
+/// `load` parameters.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LoadParams {
+    pub entry_script: String,
+    pub app_root: String,
+    pub source_dir: Option<String>,
+    pub model_dir: Option<String>,
+    pub log_level: String,
+    pub scoring_timeout_ms: u64,
+}
+
+/// How `run()` wants its input.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InputMode {
+    Plain,
+    Rawhttp,
+    Schema,
+}
+
+/// `load` result.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct LoadResult {
+    pub input_mode: InputMode,
+    #[serde(default)]
+    pub schemas: Value,
+}
+
+/// `score` parameters; the body travels as the payload.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScoreParams<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: Vec<(&'a str, &'a str)>,
+    pub request_id: &'a str,
+}
+
+/// `score` result; the body is the payload, or `chunk` frames when `streaming`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ScoreResult {
+    pub status: u16,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub run_ms: Option<f64>,
+    #[serde(default)]
+    pub run_failed: Option<bool>,
+    #[serde(default)]
+    pub streaming: bool,
+}
+
+/// `log` notification parameters.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct LogRecord {
+    #[serde(default)]
+    pub level: String,
+    #[serde(default)]
+    pub logger: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub time: f64,
+}
+
+/// `chunk` / `end` notification parameters of a streamed body.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct StreamEvent {
+    pub id: u64,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_serialises_to_the_documented_shape() {
+        let message = Message::request(9, "score", json!({"method": "POST"}), 13);
+        let text = serde_json::to_string(&message).unwrap();
+        assert_eq!(
+            text,
+            r#"{"jsonrpc":"2.0","id":9,"method":"score","params":{"method":"POST"},"payload":13}"#
+        );
+        let no_payload = serde_json::to_string(&Message::notification("shutdown", None)).unwrap();
+        assert_eq!(no_payload, r#"{"jsonrpc":"2.0","method":"shutdown"}"#);
+    }
+
+    #[test]
+    fn messages_are_classified() {
+        let response: Message =
+            serde_json::from_str(r#"{"jsonrpc":"2.0","id":3,"result":{}}"#).unwrap();
+        assert_eq!(response.kind(), MessageKind::Response(3));
+        let log: Message =
+            serde_json::from_str(r#"{"jsonrpc":"2.0","method":"log","params":{}}"#).unwrap();
+        assert_eq!(log.kind(), MessageKind::Notification("log"));
+    }
+
+    #[test]
+    fn error_kind_defaults_to_internal() {
+        let error: RpcError = serde_json::from_str(r#"{"code":-32000,"message":"x"}"#).unwrap();
+        assert_eq!(error.kind(), "internal");
+        let error: RpcError =
+            serde_json::from_str(r#"{"code":-32000,"message":"x","data":{"kind":"timeout"}}"#)
+                .unwrap();
+        assert_eq!(error.kind(), "timeout");
+    }
+
+    #[test]
+    fn score_result_reads_optional_members() {
+        let result: ScoreResult = serde_json::from_str(
+            r#"{"status":200,"headers":[["Content-Type","application/json"]],"run_ms":0.4,"run_failed":false,"streaming":false}"#,
+        )
+        .unwrap();
+        assert_eq!(result.headers[0].0, "Content-Type");
+        assert_eq!(result.run_failed, Some(false));
+    }
+}

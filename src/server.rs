@@ -1,0 +1,219 @@
+//! Start-up and shutdown: binds the ports, starts the worker pool and the HTTP server,
+//! turns a boot failure into exit 3, and drains everything on SIGTERM / Ctrl+C.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use http::HeaderValue;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::http::{AppState, Cors};
+use crate::interpreter;
+use crate::model_dir_tree;
+use crate::pool::{BootFailure, Pool};
+use crate::protocol::LoadParams;
+use crate::runner::LaunchSpec;
+use crate::runner_files;
+use crate::settings::{Environment, Settings};
+use crate::startup_error::StartupError;
+use crate::swagger::{ScriptSchemas, ServiceDescription, SwaggerDocuments};
+use crate::{banner, shutdown};
+
+/// Lines of the model directory listed when `init()` fails.
+const MODEL_DIR_TREE_LINES: usize = 200;
+
+/// Runs the server until it is asked to stop (Ok) or cannot boot (Err with exit code).
+pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupError> {
+    banner::print(&settings);
+    if let Some(path) = &settings.config_file {
+        tracing::info!(target: "azmlinfsrv", "Loaded the config file {}", path.display());
+    }
+    for notice in &settings.notices {
+        tracing::warn!(target: "azmlinfsrv", "{notice}");
+    }
+    let interpreter = interpreter::choose(
+        &settings.python,
+        env.get("LD_LIBRARY_PATH").map(String::as_str),
+    )?;
+    tracing::info!(target: "azmlinfsrv", "Using Python {} ({})", interpreter.program.display(), interpreter.reason);
+    let runner_script = runner_files::install()?;
+
+    // Bind before starting Python: a port in use fails fast and leaves nothing behind.
+    let listener = bind(settings.port).await?;
+    let health_listener = match settings.health_port {
+        Some(port) => Some(bind(port).await?),
+        None => None,
+    };
+
+    let mut child_env = settings.child_env.clone();
+    child_env.extend(interpreter.extra_env.iter().cloned());
+    let launch = LaunchSpec {
+        python: interpreter.program.clone(),
+        runner_script,
+        working_dir: settings.app_root.clone(),
+        env: child_env,
+        max_payload: usize::MAX / 2,
+    };
+    let load_params = LoadParams {
+        entry_script: settings.entry_script.display().to_string(),
+        app_root: settings.app_root.display().to_string(),
+        source_dir: settings.source_dir.clone(),
+        model_dir: settings.model_dir.clone(),
+        log_level: settings.log_level.clone(),
+        scoring_timeout_ms: settings.scoring_timeout.as_millis() as u64,
+    };
+    let (boot_failures_tx, mut boot_failures) = mpsc::unbounded_channel();
+    let pool = Pool::start(
+        launch,
+        load_params,
+        settings.worker_count,
+        settings.queue_limit,
+        settings.scoring_timeout,
+        boot_failures_tx.clone(),
+    );
+    tracing::info!(target: "azmlinfsrv", "Scoring timeout is set to {}", settings.scoring_timeout.as_millis());
+
+    let state = Arc::new(AppState {
+        pool: pool.clone(),
+        cors: Cors::new(settings.cors_origins.clone()),
+        server_version: settings
+            .server_version_header
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok()),
+        scoring_timeout_ms: settings.scoring_timeout.as_millis(),
+        max_body_bytes: settings.max_body_bytes,
+        queue_limit: settings.queue_limit,
+        swagger: OnceLock::new(),
+    });
+    tokio::spawn(prepare_swagger(
+        state.clone(),
+        settings.clone(),
+        boot_failures_tx,
+    ));
+
+    let stop_serving = CancellationToken::new();
+    let connections = TaskTracker::new();
+    tokio::spawn(crate::http::serve(
+        listener,
+        state.clone(),
+        stop_serving.clone(),
+        connections.clone(),
+    ));
+    if let Some(health_listener) = health_listener {
+        tokio::spawn(crate::http::serve(
+            health_listener,
+            state.clone(),
+            stop_serving.clone(),
+            connections.clone(),
+        ));
+    }
+
+    let outcome = tokio::select! {
+        _ = shutdown::requested() => Ok(()),
+        Some(failure) = boot_failures.recv() => Err(failure),
+    };
+    match outcome {
+        Ok(()) => {
+            tracing::info!(target: "azmlinfsrv", "Shutting down: no new requests are accepted; waiting up to {} s for {} connection(s) in flight", settings.shutdown_grace.as_secs(), connections.len());
+            stop_serving.cancel();
+            connections.close();
+            if tokio::time::timeout(settings.shutdown_grace, connections.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(target: "azmlinfsrv", "Requests still in flight after the grace period are cut off");
+            }
+            pool.shutdown(Duration::from_secs(5)).await;
+            tracing::info!(target: "azmlinfsrv", "Server stopped");
+            Ok(())
+        }
+        Err(failure) => {
+            stop_serving.cancel();
+            report_boot_failure(&settings, &failure);
+            pool.shutdown(Duration::from_secs(1)).await;
+            Err(StartupError::boot(format!(
+                "The scoring script could not start, so the server is exiting (status 3): {}",
+                failure.message
+            )))
+        }
+    }
+}
+
+async fn bind(port: u16) -> Result<TcpListener, StartupError> {
+    let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+    TcpListener::bind(address).await.map_err(|err| {
+        StartupError::usage(format!(
+            "Cannot listen on port {port}: {err}. Another process (maybe another azmlinfsrv) is using it; \
+             stop it or choose another port with --port."
+        ))
+    })
+}
+
+/// Builds the OpenAPI documents once the first runner has loaded the script; a broken
+/// user swagger file is a boot failure, as with the reference.
+async fn prepare_swagger(
+    state: Arc<AppState>,
+    settings: Settings,
+    boot_failures: mpsc::UnboundedSender<BootFailure>,
+) {
+    let load = loop {
+        if let Some(load) = state.pool.load_result() {
+            break load.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let service = ServiceDescription {
+        service_name: settings.service.name.clone(),
+        service_version: settings.service.version.clone(),
+        path_prefix: settings.service.path_prefix.clone(),
+    };
+    match SwaggerDocuments::build(
+        &service,
+        &ScriptSchemas::from_json(&load.schemas),
+        &settings.app_root,
+    ) {
+        Ok(documents) => {
+            for line in documents.startup_log() {
+                tracing::info!(target: "azmlinfsrv.swagger", "{line}");
+            }
+            let _ = state.swagger.set(documents);
+        }
+        Err(error) => {
+            let _ = boot_failures.send(BootFailure {
+                kind: "swagger".into(),
+                message: error.to_string(),
+                traceback: None,
+            });
+        }
+    }
+}
+
+/// The log a user needs when the script cannot start: what failed, Python's traceback,
+/// and for a failed `init()` the model directory's contents.
+fn report_boot_failure(settings: &Settings, failure: &BootFailure) {
+    let traceback = failure.traceback.as_deref().unwrap_or("");
+    match failure.kind.as_str() {
+        "init_failed" => {
+            tracing::error!(target: "azmlinfsrv.user_script", "User's init function failed");
+            tracing::error!(target: "azmlinfsrv.user_script", "Encountered Exception: {traceback}");
+            match &settings.model_dir {
+                Some(dir) => {
+                    let tree =
+                        model_dir_tree::describe(std::path::Path::new(dir), MODEL_DIR_TREE_LINES);
+                    tracing::error!(target: "azmlinfsrv", "Model directory {dir} contains:\n{}", tree.join("\n"));
+                }
+                None => {
+                    tracing::error!(target: "azmlinfsrv", "AZUREML_MODEL_DIR is not set (use --model_dir), so there is no model directory to list")
+                }
+            }
+        }
+        _ if !traceback.is_empty() => {
+            tracing::error!(target: "azmlinfsrv.user_script", "{}\n{traceback}", failure.message);
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: every test starts the real `azmlinfsrv` binary against real
+//! Python scripts and asserts on what a client (or an operator reading the log) sees.
+
+mod util;
+
+mod foundation;
+mod runner_unit_tests;
+mod startup_failures;

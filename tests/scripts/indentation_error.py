@@ -1,0 +1,7 @@
+def init():
+    pass
+
+
+def run(data):
+        x = 1
+    return data

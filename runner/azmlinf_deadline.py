@@ -1,0 +1,106 @@
+"""The soft scoring timeout: interrupts a run() that overstays SCORING_TIMEOUT_MS.
+
+Like the reference server, the runner arms a SIGALRM interval timer around the run()
+call and raises from the signal handler, so Python code (and time.sleep) is interrupted
+on time and the runner keeps serving. This only works in the main thread of a platform
+with signal.setitimer (not Windows); elsewhere run() is not interrupted and the
+server's hard timeout (which kills the runner) is the only limit.
+
+A signal handler runs between any two bytecodes, including the ones that write a
+frame to the server. Raising there would leave half a frame on the channel, so frame
+writes happen inside `uninterruptible()`, which holds the timeout back until the
+frame is complete and raises it then.
+"""
+
+import contextlib
+import signal
+import threading
+
+_MAIN_THREAD_ID = threading.main_thread().ident
+
+
+class ScoringTimeout(BaseException):
+    """Raised inside run() when the scoring timeout passes.
+
+    A BaseException, so that a script's `except Exception:` cannot swallow it.
+    """
+
+    def __init__(self, timeout_ms):
+        super().__init__(
+            "Script failed to finish execution within the allocated time: {}ms".format(
+                format_milliseconds(timeout_ms)
+            )
+        )
+        self.timeout_ms = timeout_ms
+
+
+def format_milliseconds(milliseconds):
+    """Render a timeout as the reference does: `1000`, not `1000.0`."""
+    if float(milliseconds).is_integer():
+        return str(int(milliseconds))
+    return str(milliseconds)
+
+
+def can_interrupt_run():
+    """Whether a timer signal can interrupt run() from where we are."""
+    return hasattr(signal, "setitimer") and threading.get_ident() == _MAIN_THREAD_ID
+
+
+class _AlarmState:
+    """What the SIGALRM handler needs to know; touched only by the main thread."""
+
+    armed_timeout_ms = None  # the running deadline, None when disarmed
+    shield_depth = 0  # > 0 while the main thread writes a frame
+    pending_timeout = None  # a timeout held back by the shield
+
+
+_state = _AlarmState()
+
+
+def _on_alarm(signum, frame):
+    """SIGALRM handler: raise the timeout, or hold it back while a frame is written."""
+    if _state.armed_timeout_ms is None:
+        return
+    timeout = ScoringTimeout(_state.armed_timeout_ms)
+    _state.armed_timeout_ms = None
+    if _state.shield_depth:
+        _state.pending_timeout = timeout
+        return
+    raise timeout
+
+
+@contextlib.contextmanager
+def scoring_deadline(timeout_ms):
+    """Run the body with a deadline of `timeout_ms` (no deadline when <= 0 or unsupported)."""
+    if not timeout_ms or timeout_ms <= 0 or not can_interrupt_run():
+        yield
+        return
+    previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
+    _state.pending_timeout = None
+    _state.armed_timeout_ms = timeout_ms
+    signal.setitimer(signal.ITIMER_REAL, timeout_ms / 1000.0)
+    try:
+        yield
+    finally:
+        _state.armed_timeout_ms = None
+        _state.pending_timeout = None
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+
+
+@contextlib.contextmanager
+def uninterruptible():
+    """Hold back a scoring timeout until the body (a frame write) is done."""
+    if threading.get_ident() != _MAIN_THREAD_ID:
+        # The handler only ever runs in the main thread: nothing to hold back here.
+        yield
+        return
+    _state.shield_depth += 1
+    try:
+        yield
+    finally:
+        _state.shield_depth -= 1
+    # Reached only when the body succeeded: an error from the write itself wins.
+    if _state.shield_depth == 0 and _state.pending_timeout is not None:
+        timeout, _state.pending_timeout = _state.pending_timeout, None
+        raise timeout

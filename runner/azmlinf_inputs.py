@@ -1,0 +1,207 @@
+"""Turns a `score` request into run()'s keyword arguments, per input mode.
+
+The rules are the reference server's (CONTRACT.md, "How run() receives its input"):
+
+- plain (undecorated): POST gives the body as UTF-8 text, GET the query string as a
+  JSON object text;
+- rawhttp: the request object (a real flask.Request when Flask is installed);
+- schema (`@input_schema`): each parameter by name from a JSON object body (POST) or
+  from the query string (GET), with the reference's 400/415 answers.
+
+The request is described to Python code the way gunicorn + werkzeug describe it: a
+WSGI environ whose header names are Title-Cased, with repeated headers joined by ","
+and names containing "_" dropped.
+"""
+
+import inspect
+import io
+import json
+import os
+import sys
+from urllib.parse import unquote_to_bytes
+
+from azmlinf_http import FORM_MIMETYPES, environ_header_pairs, parse_content_type, parse_query, request_class
+from azmlinf_script import PLAIN, RAWHTTP, REQUEST_HEADERS_PARAMETER, SCHEMA
+
+BAD_INPUT = "bad_input"
+UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+
+
+class InputError(Exception):
+    """The request's input cannot be given to run(): `kind` says which HTTP answer."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class MethodNotAccepted(Exception):
+    """A method other than GET or POST for a run() that only takes a body or a query."""
+
+    def __init__(self, method):
+        super().__init__("Unsupported HTTP method: {}".format(method))
+        self.method = method
+
+
+class ScoreRequest:
+    """One HTTP request to /score, as the `score` frame describes it."""
+
+    def __init__(self, method, path, query, headers, body, remote_addr=None):
+        self.method = method.upper()
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.remote_addr = remote_addr
+        self._environ = None
+
+    @classmethod
+    def from_frame(cls, params, payload):
+        return cls(
+            method=str(params.get("method") or "GET"),
+            path=str(params.get("path") or "/score"),
+            query=str(params.get("query") or ""),
+            headers=[(str(name), str(value)) for name, value in params.get("headers") or []],
+            body=payload,
+            remote_addr=params.get("remote_addr"),
+        )
+
+    def wsgi_environ(self):
+        """A WSGI environ for this request (made once: its body stream is read only once)."""
+        if self._environ is None:
+            self._environ = self._build_wsgi_environ()
+        return self._environ
+
+    def _build_wsgi_environ(self):
+        """The environ gunicorn would make, headers folded the way it folds them."""
+        environ = {
+            "REQUEST_METHOD": self.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(self.path).decode("latin-1"),
+            "QUERY_STRING": self.query.encode("utf-8").decode("latin-1"),
+            "RAW_URI": self.path + ("?" + self.query if self.query else ""),
+            "SERVER_NAME": "0.0.0.0",
+            "SERVER_PORT": os.environ.get("SERVER_PORT", "5001"),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(self.body),
+            "wsgi.input_terminated": True,  # the whole body is here, chunked or not
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        if self.remote_addr:
+            environ["REMOTE_ADDR"] = str(self.remote_addr)
+        for name, value in self.headers:
+            if "_" in name:
+                continue  # gunicorn drops these: they could pose as other headers
+            key = name.upper().replace("-", "_")
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[key] = value
+            elif "HTTP_" + key in environ:
+                environ["HTTP_" + key] += "," + value
+            else:
+                environ["HTTP_" + key] = value
+        return environ
+
+    def header_dict(self):
+        """The `request_headers` argument: werkzeug's view of the headers, as a dict."""
+        return dict(environ_header_pairs(self.wsgi_environ()))
+
+    @property
+    def content_type(self):
+        return self.wsgi_environ().get("CONTENT_TYPE")
+
+
+def run_arguments(script, request):
+    """run()'s keyword arguments for `request`; raises InputError or MethodNotAccepted."""
+    if script.input_mode == RAWHTTP:
+        arguments = {script.input_parameter: request_class()(request.wsgi_environ())}
+    elif request.method not in ("GET", "POST"):
+        raise MethodNotAccepted(request.method)
+    elif script.input_mode == SCHEMA:
+        arguments = _schema_arguments(script.schema_parameters, request)
+    elif script.input_mode == PLAIN:
+        arguments = {script.input_parameter: _plain_input(request)}
+    else:
+        raise ValueError("unknown input mode {!r}".format(script.input_mode))
+    if script.wants_request_headers:
+        arguments[REQUEST_HEADERS_PARAMETER] = request.header_dict()
+    return arguments
+
+
+# -- plain ----------------------------------------------------------------------------
+
+
+def _plain_input(request):
+    if request.method == "GET":
+        return json.dumps(query_as_object(request.query))
+    try:
+        return str(_body_as_flask_data(request), "utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(BAD_INPUT, "Input cannot be decoded as UTF-8: {}".format(error))
+
+
+def _body_as_flask_data(request):
+    """What `flask.request.data` holds: nothing for a form body, which Flask parses away."""
+    mimetype, params = parse_content_type(request.content_type)
+    is_parsed_form = mimetype in FORM_MIMETYPES and (mimetype != "multipart/form-data" or params.get("boundary"))
+    return b"" if is_parsed_form else request.body
+
+
+def query_as_object(query):
+    """The query parameters as the reference gives them to run(): a dict of JSON values.
+
+    Each value is parsed as JSON when it parses and kept as a string otherwise; a name
+    given more than once maps to the list of its values, in order.
+    """
+    values_by_name = {}
+    for name, value in parse_query(query):
+        values_by_name.setdefault(name, []).append(_json_or_text(value))
+    return {name: values[0] if len(values) == 1 else values for name, values in values_by_name.items()}
+
+
+def _json_or_text(value):
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+# -- @input_schema --------------------------------------------------------------------
+
+
+def _schema_arguments(parameters, request):
+    if request.method == "GET":
+        return _pick_parameters(parameters, query_as_object(request.query))
+    if not is_json_mimetype(parse_content_type(request.content_type)[0]):
+        raise InputError(UNSUPPORTED_MEDIA_TYPE, "Expects Content-Type to be application/json")
+    try:
+        # bytes, as the reference passes them: json detects UTF-16/32, and a body that
+        # is no Unicode at all raises UnicodeDecodeError, an internal error there too.
+        body = json.loads(request.body)
+    except json.JSONDecodeError as error:
+        if request.body:
+            raise InputError(BAD_INPUT, "POST body could not be decoded as JSON: {}".format(error))
+        raise InputError(BAD_INPUT, "POST body is empty. Expecting a JSON dictionary.")
+    if not isinstance(body, dict):
+        raise InputError(BAD_INPUT, "POST body should be a JSON dictionary.")
+    return _pick_parameters(parameters, body)
+
+
+def is_json_mimetype(mimetype):
+    """application/json or application/*+json (already lower-cased, without parameters)."""
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def _pick_parameters(parameters, values):
+    arguments = {}
+    for parameter in parameters:
+        value = values.get(parameter.name, parameter.default)
+        if value is inspect.Parameter.empty:
+            raise InputError(BAD_INPUT, "A value is not provided for the {!r} parameter.".format(parameter.name))
+        arguments[parameter.name] = value
+    return arguments

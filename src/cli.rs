@@ -71,6 +71,11 @@ pub struct Flags {
     /// (also AZMLINFSRV_SHUTDOWN_GRACE). Default: 30.
     #[arg(long = "shutdown_grace", value_name = "SECONDS")]
     pub shutdown_grace: Option<u64>,
+
+    /// Seconds a client gets to send its request headers, and again its body, before the
+    /// server gives up on it (also AZMLINFSRV_READ_TIMEOUT). Default: 30.
+    #[arg(long = "read_timeout", value_name = "SECONDS", value_parser = parse_positive)]
+    pub read_timeout: Option<usize>,
 }
 
 fn parse_port(text: &str) -> Result<u16, String> {

@@ -72,6 +72,9 @@ pub enum ReplyBody {
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Routed, CallError>>>>>;
 
+/// A streamed body being received: where its chunks go, and who to tell at its end.
+type OpenStream = (mpsc::Sender<Result<Bytes, String>>, oneshot::Sender<()>);
+
 /// A response frame as routed to its caller, with the stream it opened, if any.
 struct Routed {
     message: Message,
@@ -341,8 +344,7 @@ async fn route_frames<R: AsyncRead + Unpin>(
     exit: watch::Receiver<Option<String>>,
 ) {
     let mut hello_tx = Some(hello_tx);
-    let mut streams: HashMap<u64, (mpsc::Sender<Result<Bytes, String>>, oneshot::Sender<()>)> =
-        HashMap::new();
+    let mut streams: HashMap<u64, OpenStream> = HashMap::new();
     loop {
         let frame = match reader.next().await {
             Ok(Incoming::Frame(frame)) => frame,

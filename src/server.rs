@@ -87,6 +87,7 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
         scoring_timeout_ms: settings.scoring_timeout.as_millis(),
         max_body_bytes: settings.max_body_bytes,
         queue_limit: settings.queue_limit,
+        read_timeout: settings.read_timeout,
         swagger: OnceLock::new(),
     });
     tokio::spawn(prepare_swagger(

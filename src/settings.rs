@@ -20,6 +20,7 @@ const DEFAULT_SCORING_TIMEOUT_MS: u64 = 3_600_000;
 const DEFAULT_QUEUE_LIMIT: usize = 1024;
 const DEFAULT_MAX_BODY_MB: usize = 100;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+const DEFAULT_READ_TIMEOUT_SECS: usize = 30;
 
 /// Keys a config file may hold: the environment variables the contract lists.
 const CONFIG_KEYS: &[&str] = &[
@@ -84,6 +85,8 @@ pub struct Settings {
     pub queue_limit: usize,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// How long a client may take to send its headers, and then its body.
+    pub read_timeout: Duration,
     /// Variables exported to the runners, as the reference exports them to its workers.
     pub child_env: Vec<(String, String)>,
     /// The `Server Settings` block, label and value, in the contract's order.
@@ -266,6 +269,11 @@ impl Settings {
             )?,
         };
 
+        let read_timeout_secs = match flags.read_timeout {
+            Some(secs) => secs,
+            None => parse_env_number(env, "AZMLINFSRV_READ_TIMEOUT", DEFAULT_READ_TIMEOUT_SECS)?,
+        };
+
         let exported = |key: &str| {
             child_env
                 .iter()
@@ -339,6 +347,7 @@ impl Settings {
             queue_limit,
             max_body_bytes: max_body_mb.saturating_mul(1024 * 1024),
             shutdown_grace: Duration::from_secs(shutdown_grace_secs),
+            read_timeout: Duration::from_secs(read_timeout_secs as u64),
             child_env,
             banner_lines,
             notices,

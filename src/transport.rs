@@ -21,7 +21,7 @@ pub struct Frame {
 /// What the reader found next on the channel.
 #[derive(Debug)]
 pub enum Incoming {
-    Frame(Frame),
+    Frame(Box<Frame>),
     /// A line that is not a frame (too long, not JSON): shown to the operator, skipped.
     Garbage(String),
     /// The runner closed its end: it exited or is exiting.
@@ -70,10 +70,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
         let mut payload = BytesMut::zeroed(message.payload);
         self.inner.read_exact(&mut payload).await?;
-        Ok(Incoming::Frame(Frame {
+        Ok(Incoming::Frame(Box::new(Frame {
             message,
             payload: payload.freeze(),
-        }))
+        })))
     }
 
     async fn read_line(&mut self) -> std::io::Result<Option<bool>> {

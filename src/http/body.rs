@@ -6,9 +6,6 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
-/// How long a client gets to send the whole body once the headers are in.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
-
 #[derive(Debug, PartialEq)]
 pub enum BodyError {
     TooLarge { limit: usize },
@@ -16,11 +13,13 @@ pub enum BodyError {
     Broken(String),
 }
 
-/// Collects the body, refusing it as soon as it passes `limit` bytes.
+/// Collects the body, refusing it as soon as it passes `limit` bytes; `deadline` bounds
+/// the time to receive all of it (slow or stalled clients).
 pub async fn read_limited<S, B>(
     stream: S,
     declared_length: Option<u64>,
     limit: usize,
+    deadline: Duration,
 ) -> Result<Bytes, BodyError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
@@ -46,7 +45,7 @@ where
         }
         Ok(body.freeze())
     };
-    tokio::time::timeout(BODY_READ_TIMEOUT, collect)
+    tokio::time::timeout(deadline, collect)
         .await
         .unwrap_or(Err(BodyError::TooSlow))
 }

@@ -23,8 +23,6 @@ pub use cors::Cors;
 use crate::pool::Pool;
 use crate::swagger::SwaggerDocuments;
 
-/// How long a client gets to send its request headers (slow clients are cut off).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a request's head (request line plus headers) may take up.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
@@ -36,6 +34,8 @@ pub struct AppState {
     pub scoring_timeout_ms: u128,
     pub max_body_bytes: usize,
     pub queue_limit: usize,
+    /// How long a client gets to send its headers, and then its body.
+    pub read_timeout: Duration,
     /// Built once the script is loaded (its schemas feed the documents).
     pub swagger: OnceLock<SwaggerDocuments>,
 }
@@ -56,6 +56,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     connections: TaskTracker,
 ) {
+    let read_timeout = state.read_timeout;
     let service = warp::service(routes::app(state));
     loop {
         let (stream, _peer) = tokio::select! {
@@ -78,7 +79,7 @@ pub async fn serve(
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(read_timeout)
                 .max_buf_size(MAX_HEAD_BYTES);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);

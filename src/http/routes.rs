@@ -77,6 +77,7 @@ where
         "/" => liveness(state, &method),
         "/score" => score_route(state, &method, path, query, &headers, body, &ids).await,
         "/swagger.json" => swagger(state, &method, &query),
+        READINESS_PATH => readiness(state, &method),
         _ => router_error(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE),
     };
     let response_headers = response.headers_mut();
@@ -99,6 +100,23 @@ where
         *response.body_mut() = warp::hyper::body::Bytes::new().into();
     }
     response
+}
+
+/// Our addition for operators: ready only when every worker has finished `init()`.
+const READINESS_PATH: &str = "/readiness";
+
+fn readiness(state: &AppState, method: &Method) -> Response {
+    if *method != Method::GET && *method != Method::HEAD {
+        return router_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE);
+    }
+    let (ready, total) = state.pool.readiness();
+    let (status, word) = match ready {
+        0 => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        n if n < total => (StatusCode::SERVICE_UNAVAILABLE, "degraded"),
+        _ => (StatusCode::OK, "ready"),
+    };
+    let body = serde_json::json!({"status": word, "workers_ready": ready, "workers": total});
+    with_body(status, CONTENT_TYPE_JSON, body.to_string().into())
 }
 
 fn router_error(status: StatusCode, message: &str) -> Response {
@@ -172,7 +190,14 @@ where
         .get("content-length")
         .and_then(|value| value.to_str().ok())
         .and_then(|text| text.parse::<u64>().ok());
-    let body = match read_limited(body, declared_length, state.max_body_bytes).await {
+    let body = match read_limited(
+        body,
+        declared_length,
+        state.max_body_bytes,
+        state.read_timeout,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(BodyError::TooLarge { limit }) => {
             let message = format!(
@@ -274,7 +299,7 @@ fn percent_decode(text: &str) -> String {
     while index < bytes.len() {
         match bytes[index] {
             b'+' => out.push(b' '),
-            b'%' if index + 2 < bytes.len() + 0 && index + 2 <= bytes.len() - 1 => {
+            b'%' if index + 2 < bytes.len() => {
                 match u8::from_str_radix(&text[index + 1..index + 3], 16) {
                     Ok(byte) => {
                         out.push(byte);

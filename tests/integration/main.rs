@@ -4,5 +4,6 @@
 mod util;
 
 mod foundation;
+mod lifecycle;
 mod runner_unit_tests;
 mod startup_failures;

@@ -206,21 +206,18 @@ def swagger_schemas(run):
     """ServiceInput/ServiceOutput per OpenAPI version, as PROTOCOL.md's `schemas`.
 
     Undecorated: null schemas (the server uses its default). A version the decorators'
-    types cannot express (inference-schema says so) is marked `"supported": false`.
+    types cannot express (inference-schema says so) is null as a whole: the server
+    then has no generated document for it, like the reference.
     """
     schema_util = _schema_util()
-    decorated = is_schema_decorated(run)
-    input_schema = schema_util.get_input_schema(run) if decorated else None
-    output_schema = schema_util.get_output_schema(run) if decorated else None
-    supported = _supported_versions(schema_util, run) if decorated else None
-    schemas = {}
-    for version, aliases in SWAGGER_VERSION_ALIASES.items():
-        schemas[version] = {
-            "input": input_schema,
-            "output": output_schema,
-            "supported": supported is None or any(alias in supported for alias in aliases),
-        }
-    return schemas
+    if not is_schema_decorated(run):
+        return {version: {"input": None, "output": None} for version in SWAGGER_VERSION_ALIASES}
+    declared = {"input": schema_util.get_input_schema(run), "output": schema_util.get_output_schema(run)}
+    supported = _supported_versions(schema_util, run)
+    return {
+        version: declared if supported is None or any(alias in supported for alias in aliases) else None
+        for version, aliases in SWAGGER_VERSION_ALIASES.items()
+    }
 
 
 def _supported_versions(schema_util, run):

@@ -104,8 +104,9 @@ class PidFile:
 class Server:
     """One server process (and its children) in its own process group."""
 
-    def __init__(self, name, argv, env, log_path, pid_file, work_dir):
+    def __init__(self, name, port, argv, env, log_path, pid_file, work_dir):
         self.name = name
+        self.port = port
         self.argv = argv
         self.env = env
         self.log_path = Path(log_path)
@@ -152,7 +153,7 @@ class Server:
             return ""
         return "\n".join(text[-lines:])
 
-    def wait_ready(self, port, timeout_s=READY_TIMEOUT_S):
+    def wait_ready(self, timeout_s=READY_TIMEOUT_S):
         """Polls GET / until 200; returns seconds since start(). Raises if the server dies."""
         deadline = time.perf_counter() + timeout_s
         while time.perf_counter() < deadline:
@@ -160,7 +161,7 @@ class Server:
                 raise StartError(
                     f"{self.name} exited with status {self.process.returncode} before it was "
                     f"ready (log {self.log_path})\n{self.log_tail()}")
-            if get_status(port, "/", deadline - time.perf_counter()) == 200:
+            if get_status(self.port, "/", deadline - time.perf_counter()) == 200:
                 return time.perf_counter() - self.started_at
             time.sleep(0.005)
         raise StartError(f"{self.name} not ready after {timeout_s} s (log {self.log_path})")
@@ -218,7 +219,7 @@ class ServerFactory:
             argv = [self.binary(server), "--entry_script", str(SCRIPTS_DIR / script),
                     "--port", str(port), "--worker_count", str(workers)]
         log_path = self.log_dir / f"{server}-{label}.log"
-        return Server(server, argv, self.env, log_path, self.pid_file, self.work_dir), port
+        return Server(server, port, argv, self.env, log_path, self.pid_file, self.work_dir)
 
 
 # --------------------------------------------------------------------------- wrk
@@ -341,81 +342,111 @@ class Bench:
 
     def run_all(self):
         self.write_bodies()
-        self.measure_pyloops()
+        self.measure_pyloop("hello")
         self.measure_static()
         for server in self.servers_measured:
             self.measure_startup(server)
         for workers in sorted({w for w, _ in self.size["hello_points"]}):
             connections = [c for w, c in self.size["hello_points"] if w == workers]
-            for server in self.servers_measured:
-                self.measure_hello(server, workers, connections)
-        for server in self.servers_measured:
-            self.measure_echo(server)
+            self.measure_hello(workers, connections)
+        self.measure_echo()
 
     def guarded(self, key, server, action):
-        """Runs one measurement; a failure becomes an n/a entry with its reason. A server
+        """Runs one step; a failure becomes an n/a entry with its reason and None. A server
         that failed to start once is not started again (a hang would cost a minute each)."""
         if server in self.broken_servers:
             self.results["na"][key] = f"skipped: {server} failed to start earlier"
             return None
         try:
             return action()
-        except StartError as error:
-            self.broken_servers.add(server)
-            self.log(f"n/a {key}: {error}")
-            self.results["na"][key] = str(error).splitlines()[0]
-            return None
         except MeasurementError as error:
+            if isinstance(error, StartError):
+                self.broken_servers.add(server)
             self.log(f"n/a {key}: {error}")
             self.results["na"][key] = str(error).splitlines()[0]
             return None
 
-    def measure_pyloops(self):
-        for name, script, body in (("hello", "hello_noinit_sleep.py", self.hello_body),
-                                   ("echo", "echo.py", self.echo_body)):
-            self.log(f"plain Python loop: {name}")
-            argv = [self.args.python, str(BENCH_DIR / "pyloop.py"), str(SCRIPTS_DIR / script),
-                    str(body), str(self.size["pyloop_s"])]
-            finished = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-            if finished.returncode != 0:
-                self.results["na"][f"pyloop-{name}"] = finished.stderr.strip()[-300:]
-                continue
-            self.results["pyloop"][name] = json.loads(finished.stdout)
+    def measure_pyloop(self, name):
+        """run() in a plain Python loop (bench/pyloop.py) under the servers' interpreter."""
+        script, body = {"hello": ("hello_noinit_sleep.py", self.hello_body),
+                        "echo": ("echo.py", self.echo_body)}[name]
+        self.log(f"plain Python loop: {name}, {self.size['pyloop_s']} s")
+        argv = [self.args.python, str(BENCH_DIR / "pyloop.py"), str(SCRIPTS_DIR / script),
+                str(body), str(self.size["pyloop_s"])]
+        finished = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if finished.returncode != 0:
+            self.results["na"][f"pyloop-{name}"] = finished.stderr.strip()[-300:]
+            return
+        self.results["pyloop"][name] = json.loads(finished.stdout)
 
-    def with_server(self, server, script, workers, label, measure):
-        """Starts a server, waits for GET / 200, runs measure(server, port), stops it."""
-        instance, port = self.factory.make(server, script, workers, label)
+    def start_ready(self, server, script, workers, label, started):
+        """Starts one server (appending it to started, so it is stopped whatever happens)
+        and waits until it serves; then one POST /score must answer 200."""
+        instance = self.factory.make(server, script, workers, label)
+        started.append(instance)
         instance.start()
-        try:
-            if server == "static":
-                wait_for_port(instance, port)
-            else:
-                instance.wait_ready(port)
-            return measure(instance, port)
-        finally:
-            instance.stop()
+        if server == "static":
+            wait_for_port(instance)
+        else:
+            instance.wait_ready()
+            check_score(instance.port, self.body_of(script))
+        return instance
 
-    def load_points(self, instance, port, connections, body, warmup_connections):
-        """Warm-up, then one wrk run per connection count; checks the server survived."""
-        run_wrk(self.args.wrk, port, warmup_connections, self.size["warmup_s"], body)
-        points = {}
-        for count in connections:
-            self.log(f"  {instance.name}: {count} connection(s), {self.duration_s} s")
-            points[count] = run_wrk(self.args.wrk, port, count, self.duration_s, body)
-            if not instance.is_running():
-                raise MeasurementError(f"{instance.name} died during the run "
-                                       f"(log {instance.log_path})\n{instance.log_tail()}")
-        return points
+    def body_of(self, script):
+        return self.echo_body if script == "echo.py" else self.hello_body
+
+    def load_point(self, instance, connections, body, duration_s, is_measured):
+        what = f"{duration_s} s" if is_measured else f"{duration_s} s warm-up"
+        self.log(f"  {instance.name}: {connections} connection(s), {what}")
+        point = run_wrk(self.args.wrk, instance.port, connections, duration_s, body)
+        if not instance.is_running():
+            raise MeasurementError(f"{instance.name} died during the run "
+                                   f"(log {instance.log_path})\n{instance.log_tail()}")
+        return point
+
+    def side_by_side(self, servers, scenario, script, workers, connections, warmup_connections,
+                     points_of, after_load=None, before_measured=None):
+        """Starts every server for one scenario, then runs each connection count against
+        them back to back, so both figures of a ratio come from the same half-minute
+        (this box's speed drifts over minutes). An idle server costs the other nothing.
+        A server that fails a step drops out of the scenario; the others go on.
+        before_measured() runs between the warm-up and the measured runs."""
+        started, live = [], {}
+        body = self.body_of(script)
+        try:
+            for server in servers:
+                instance = self.guarded(f"{scenario}-{server}", server, lambda: self.start_ready(
+                    server, script, workers, scenario, started))
+                if instance is not None:
+                    live[server] = instance
+            if workers > 1:
+                # GET / may turn 200 when the first runner is ready; let the others
+                # finish their init() too before loading.
+                time.sleep(1.5)
+            runs = [(warmup_connections, self.size["warmup_s"], False)]
+            runs += [(count, self.duration_s, True) for count in connections]
+            for count, duration_s, is_measured in runs:
+                if is_measured and before_measured:
+                    before_measured()
+                    before_measured = None
+                for server, instance in list(live.items()):
+                    point = self.guarded(f"{scenario}-{server}", server, lambda: self.load_point(
+                        instance, count, body, duration_s, is_measured))
+                    if point is None:
+                        del live[server]
+                    elif is_measured:
+                        points_of(server)[count] = point
+            for server, instance in live.items():
+                if after_load:
+                    after_load(server, instance)
+        finally:
+            for instance in started:
+                instance.stop()
 
     def measure_static(self):
         self.log("static Rust server (ceiling)")
-        connections = self.size["static_connections"]
-        points = self.guarded("static", "static", lambda: self.with_server(
-            "static", None, 1, "static",
-            lambda instance, port: self.load_points(instance, port, connections,
-                                                    self.hello_body, 8)))
-        if points:
-            self.results["static"] = points
+        self.side_by_side(["static"], "static", "hello.py", 1, self.size["static_connections"], 8,
+                          lambda _server: self.results["static"])
 
     def measure_startup(self, server):
         """Process start to first 200 on GET /, init() without sleep; median of N."""
@@ -423,59 +454,71 @@ class Bench:
         self.log(f"start-up: {server}, {repeats} starts")
 
         def once(index):
-            instance, port = self.factory.make(server, "hello_noinit_sleep.py", 1, f"startup{index}")
-            instance.start()
+            started = []
             try:
-                return instance.wait_ready(port)
+                instance = self.factory.make(server, "hello_noinit_sleep.py", 1, f"startup{index}")
+                started.append(instance)
+                instance.start()
+                return instance.wait_ready()
             finally:
-                instance.stop()
+                for instance in started:
+                    instance.stop()
 
-        def all_starts():
-            return [once(index) for index in range(repeats)]
-
-        seconds = self.guarded(f"startup-{server}", server, all_starts)
+        seconds = self.guarded(f"startup-{server}", server,
+                               lambda: [once(index) for index in range(repeats)])
         if seconds:
             self.results["startup"][server] = {
                 "median_ms": statistics.median(seconds) * 1000,
                 "all_ms": [round(value * 1000, 1) for value in seconds],
             }
 
-    def measure_hello(self, server, workers, connections):
-        self.log(f"hello: {server}, {workers} worker(s)")
+    def measure_hello(self, workers, connections):
+        self.log(f"hello, {workers} worker(s)")
 
-        def measure(instance, port):
-            if workers > 1:
-                # GET / may turn 200 when the first runner is ready; let the others
-                # finish their 1 s init() too before loading.
-                time.sleep(1.5)
-            points = self.load_points(instance, port, connections, self.hello_body, 8)
-            # Memory after warm-up and load, while the server is still up.
+        def record_memory(server, instance):
+            # After warm-up and load, while the server is still up.
             self.results["memory"][f"{server}-w{workers}"] = memory_of(instance.process.pid)
-            return points
 
-        points = self.guarded(f"hello-{server}-w{workers}", server, lambda: self.with_server(
-            server, "hello.py", workers, f"hello-w{workers}", measure))
-        if points:
-            self.results["hello"][f"{server}-w{workers}"] = points
+        self.side_by_side(self.servers_measured, f"hello-w{workers}", "hello.py", workers,
+                          connections, 8,
+                          lambda server: self.results["hello"].setdefault(f"{server}-w{workers}", {}),
+                          record_memory)
 
-    def measure_echo(self, server):
-        self.log(f"1 MB echo: {server}, 1 worker")
+    def measure_echo(self):
+        self.log("1 MB echo, 1 worker")
         connections = self.size["echo_connections"]
-        points = self.guarded(f"echo-{server}", server, lambda: self.with_server(
-            server, "echo.py", 1, "echo",
-            lambda instance, port: self.load_points(instance, port, connections,
-                                                    self.echo_body, max(connections))))
-        if points:
-            self.results["echo"][server] = points
+        # The plain loop's figure is subtracted from ours at 1 connection, so it is taken
+        # right before those runs: this box's speed drifts by more than the 2 ms target.
+        self.side_by_side(self.servers_measured, "echo", "echo.py", 1, connections,
+                          max(connections),
+                          lambda server: self.results["echo"].setdefault(server, {}),
+                          before_measured=lambda: self.measure_pyloop("echo"))
 
 
-def wait_for_port(instance, port, timeout_s=10):
+def check_score(port, body_file):
+    """One POST /score before the load: figures for a server answering errors mean nothing."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", "/score", body=Path(body_file).read_bytes(),
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        answer = response.read()
+    except (OSError, http.client.HTTPException) as error:
+        raise MeasurementError(f"POST /score failed before the load: {error}") from error
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise MeasurementError(f"POST /score answered {response.status} before the load: "
+                               f"{answer[:200]!r}")
+
+
+def wait_for_port(instance, timeout_s=10):
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
         if not instance.is_running():
             raise StartError(f"static server exited: {instance.log_tail()}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            socket.create_connection(("127.0.0.1", instance.port), timeout=1).close()
             return
         except OSError:
             time.sleep(0.01)

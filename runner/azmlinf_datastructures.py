@@ -287,6 +287,10 @@ class Headers:
 class EnvironHeaders(Headers):
     """A request's headers: read-only, like werkzeug's EnvironHeaders."""
 
+    def __init__(self, pairs=()):
+        super().__init__()
+        self._pairs = [(str(name), str(value)) for name, value in pairs]
+
     def _check_mutable(self):
         raise TypeError("request headers are immutable")
 

@@ -25,6 +25,8 @@ class ScoringTimeout(BaseException):
     A BaseException, so that a script's `except Exception:` cannot swallow it.
     """
 
+    __module__ = "azmlinfsrv"  # the name tracebacks show: azmlinfsrv.ScoringTimeout
+
     def __init__(self, timeout_ms):
         super().__init__(
             "Script failed to finish execution within the allocated time: {}ms".format(

@@ -237,11 +237,26 @@ def exception_summary(error):
 
 
 def user_traceback(error):
-    """The traceback text of `error`, without the runner's own frames at the top."""
-    frames = error.__traceback__
-    while frames is not None and _is_runner_frame(frames.tb_frame.f_code.co_filename):
-        frames = frames.tb_next
-    return "".join(traceback.format_exception(type(error), error, frames))
+    """The traceback text of `error` without the runner's own frames around the user's.
+
+    Frames of the runner (and of importlib) that called into the script are dropped from
+    the top, and the scoring timeout's signal handler from the bottom, so the text shows
+    the script's code only, as a traceback of the user's own program would.
+    """
+    summary = traceback.TracebackException(type(error), error, error.__traceback__)
+    _trim_runner_frames(summary)
+    return "".join(summary.format())
+
+
+def _trim_runner_frames(summary):
+    stack = summary.stack
+    while stack and _is_runner_frame(stack[0].filename):
+        del stack[0]
+    while stack and os.path.basename(stack[-1].filename) == "azmlinf_deadline.py":
+        del stack[-1]
+    for linked in (summary.__cause__, summary.__context__):
+        if linked is not None:
+            _trim_runner_frames(linked)
 
 
 def _is_runner_frame(filename):

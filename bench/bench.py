@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -195,8 +196,11 @@ class ServerFactory:
     def __init__(self, args, pid_file):
         self.args = args
         self.pid_file = pid_file
-        self.log_dir = Path(args.out_dir) / "logs"
+        # Server logs of this run only: the last run's are removed so none is mistaken
+        # for this one's.
+        self.log_dir = Path(args.out_dir) / "logs" / "servers"
         self.work_dir = Path(args.out_dir) / "work"
+        shutil.rmtree(self.log_dir, ignore_errors=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         venv = Path(args.python).parent.parent
@@ -592,7 +596,8 @@ class Report:
                  f"{os.cpu_count()} cores, Python {python_version(bench.args.python)}, "
                  f"{wrk_version(bench.args.wrk)}, commit {git_commit()}. "
                  f"Loopback only; {bench.duration_s} s per point after a "
-                 f"{bench.size['warmup_s']} s warm-up; keep-alive on; wrk `-t1` for 1 "
+                 f"{bench.size['warmup_s']} s warm-up; ours is `{bench.args.ours or 'n/a'}`; "
+                 f"keep-alive on; wrk `-t1` for 1 "
                  f"connection, `-t2` otherwise (wrk shares the 2 cores with the server). "
                  f"Load average before the run {bench.load_before:.2f}; CPU steal during it "
                  f"{bench.steal:.1f}%; {bench.elapsed_s:.0f} s of measuring. Single runs on a "

@@ -122,7 +122,7 @@ class Runner:
             self.channel.respond_error(frame.request_id, SERVER_ERROR, INTERNAL_ERROR_MESSAGE, {"kind": "internal"})
 
     def _answer_bad_frame(self, bad_frame):
-        print("azmlinfsrv runner: ignoring a bad frame: {}".format(bad_frame), file=sys.stderr)
+        self.log.warning(SERVER_LOGGER, "The runner ignored a frame it cannot use: {}".format(bad_frame))
         if bad_frame.request_id is not None:
             self.channel.respond_error(bad_frame.request_id, bad_frame.code, str(bad_frame))
 

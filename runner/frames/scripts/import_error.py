@@ -1,0 +1,2 @@
+# Frames fixture: raises while being imported.
+raise ImportError("fixture import failure")

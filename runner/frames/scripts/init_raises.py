@@ -1,0 +1,7 @@
+# Frames fixture: init() raises.
+def init():
+    raise RuntimeError("fixture init failure")
+
+
+def run(data):
+    return data

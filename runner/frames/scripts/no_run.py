@@ -1,0 +1,3 @@
+# Frames fixture: no run().
+def init():
+    pass

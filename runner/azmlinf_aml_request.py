@@ -26,10 +26,11 @@ def is_rawhttp_requested():
     return _rawHttpRequested
 
 
-def _make_aml_request_class():
+def make_aml_request_class(base=None):
+    """AMLRequest on top of `base` (default: Flask's Request when installed)."""
     from azmlinf_http import request_class
 
-    base = request_class()
+    base = base or request_class()
     return type("AMLRequest", (base,), {
         "__doc__": "The request object a @rawhttp run() receives (Flask's request API).",
         "__module__": __name__,
@@ -39,7 +40,7 @@ def _make_aml_request_class():
 def __getattr__(name):
     """Module attributes made on first access (PEP 562)."""
     if name == "AMLRequest":
-        value = _make_aml_request_class()
+        value = make_aml_request_class()
     elif name == "Request":
         from azmlinf_http import request_class
 

@@ -40,10 +40,11 @@ class _AMLResponseBehaviour:
                 self.headers.add(name, part.strip())
 
 
-def _make_aml_response_class():
+def make_aml_response_class(base=None):
+    """AMLResponse on top of `base` (default: Flask's Response when installed)."""
     from azmlinf_http import response_class
 
-    base = response_class()
+    base = base or response_class()
     return type("AMLResponse", (_AMLResponseBehaviour, base), {
         "__doc__": _AMLResponseBehaviour.__doc__,
         "__module__": __name__,
@@ -54,6 +55,6 @@ def __getattr__(name):
     """Module attributes made on first access (PEP 562)."""
     if name != "AMLResponse":
         raise AttributeError("module {!r} has no attribute {!r}".format(__name__, name))
-    value = _make_aml_response_class()
+    value = make_aml_response_class()
     globals()[name] = value
     return value

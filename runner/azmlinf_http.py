@@ -402,6 +402,9 @@ def _parse_cookie_header(header):
 
 # -- the response -------------------------------------------------------------------
 
+# Reason phrases that Python 3.8's http.HTTPStatus lacks.
+_EXTRA_REASON_PHRASES = {418: "I'm a teapot", 425: "Too Early"}
+
 _CHARSET_MIMETYPES = {
     "application/ecmascript",
     "application/javascript",
@@ -468,10 +471,10 @@ class Response:
     def status(self, value):
         if isinstance(value, int):
             try:
-                phrase = http.HTTPStatus(value).phrase.upper()
+                phrase = http.HTTPStatus(value).phrase
             except ValueError:
-                phrase = "UNKNOWN"
-            self._status_code, self._status = value, "{} {}".format(value, phrase)
+                phrase = _EXTRA_REASON_PHRASES.get(value, "unknown")
+            self._status_code, self._status = value, "{} {}".format(value, phrase.upper())
         else:
             text = str(value).strip()
             code = text.split(None, 1)[0]

@@ -62,6 +62,7 @@ SIZES = {
 }
 
 READY_TIMEOUT_S = 60
+OTHER_CPU_WARNING_PERCENT = 15
 STOP_GRACE_S = 10
 
 
@@ -329,6 +330,7 @@ class Bench:
         # Filled in by main(): how busy the machine was, and how long measuring took.
         self.load_before = 0.0
         self.steal = 0.0
+        self.other_cpu = 0.0
         self.elapsed_s = 0.0
 
     def binary_usable(self, server):
@@ -599,9 +601,14 @@ class Report:
                  f"{bench.size['warmup_s']} s warm-up; ours is `{bench.args.ours or 'n/a'}`; "
                  f"keep-alive on; wrk `-t1` for 1 "
                  f"connection, `-t2` otherwise (wrk shares the 2 cores with the server). "
-                 f"Load average before the run {bench.load_before:.2f}; CPU steal during it "
-                 f"{bench.steal:.1f}%; {bench.elapsed_s:.0f} s of measuring. Single runs on a "
-                 f"shared 2-core box vary by 10-30%: read ratios, not digits.", "")
+                 f"Load average before the run {bench.load_before:.2f}; during it, processes "
+                 f"outside the benchmark used {bench.other_cpu:.0f}% of a core and CPU steal "
+                 f"was {bench.steal:.1f}%; {bench.elapsed_s:.0f} s of measuring. Single runs "
+                 f"on a shared 2-core box vary by 10-30%: read ratios, not digits.", "")
+        if bench.other_cpu > OTHER_CPU_WARNING_PERCENT:
+            self.add(f"**Other work on the machine used {bench.other_cpu:.0f}% of a core "
+                     f"during this run: the figures are skewed; run again on a quiet machine "
+                     f"before drawing conclusions.**", "")
 
     def load_table(self):
         results = self.results
@@ -802,6 +809,46 @@ def steal_percent(before, after):
     return 100.0 * deltas[7] / total if total else 0.0
 
 
+def become_subreaper():
+    """Orphans of our servers (a runner whose server exited first) are re-parented to
+    this script instead of init, so their CPU time is counted as ours once reaped."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass  # not Linux or no prctl: the "other CPU" figure may then count them too
+
+
+def reap_orphans():
+    """Waits for every exited child not yet reaped (called once all servers are stopped)."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def own_cpu_seconds():
+    """CPU used by this script and every child it has waited for (servers with their
+    workers and runners, wrk, the Python loop): all of them are reaped by the end."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def other_cpu_percent(before, after, own_seconds, elapsed_s):
+    """CPU that processes outside this benchmark used during it, in % of one core:
+    all busy time from /proc/stat minus our own. Another build running at the same
+    time shows here, and skews every figure (the 2 cores share a physical core's
+    resources: a busy neighbour slows a Python loop by up to 2x)."""
+    deltas = [late - early for early, late in zip(before, after)]
+    busy_ticks = sum(deltas) - deltas[3] - deltas[4] - deltas[7]  # minus idle, iowait, steal
+    busy_s = busy_ticks / os.sysconf("SC_CLK_TCK")
+    return max(0.0, 100.0 * (busy_s - own_seconds) / elapsed_s) if elapsed_s else 0.0
+
+
 def load_average():
     return float(Path("/proc/loadavg").read_text().split()[0])
 
@@ -863,13 +910,18 @@ def main(argv):
     bench = Bench(args)
     # SIGTERM from run.sh's trap: unwind through the finally blocks that stop servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    become_subreaper()
     started = time.perf_counter()
     # Other work on the box skews every figure: record how busy it was, to show it.
     bench.load_before = load_average()
-    cpu_before = cpu_times()
+    cpu_before, own_before = cpu_times(), own_cpu_seconds()
     bench.run_all()
-    bench.steal = steal_percent(cpu_before, cpu_times())
+    reap_orphans()
+    cpu_after = cpu_times()
     bench.elapsed_s = time.perf_counter() - started
+    bench.steal = steal_percent(cpu_before, cpu_after)
+    bench.other_cpu = other_cpu_percent(cpu_before, cpu_after, own_cpu_seconds() - own_before,
+                                        bench.elapsed_s)
     bench.log(f"measured in {bench.elapsed_s:.0f} s")
     report = Report(bench).render()
     out_dir = Path(args.out_dir)

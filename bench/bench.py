@@ -554,7 +554,9 @@ def fmt_number(value, digits=0):
 def fmt_ratio(numerator, denominator):
     if numerator is None or denominator in (None, 0):
         return "n/a"
-    return f"{numerator / denominator:.2f}x"
+    ratio = numerator / denominator
+    # Small ratios (ours against a ceiling) need significant digits, not two decimals.
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"
 
 
 def point(results, section, key, connections):

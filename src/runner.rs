@@ -193,9 +193,10 @@ impl Runner {
 
     /// Runs the script's `init()`.
     pub async fn init(&self) -> Result<(), CallError> {
-        self.call("init", Value::Object(Default::default()), &[])
-            .await
-            .map(|_| ())
+        let routed = self
+            .call("init", Value::Object(Default::default()), &[])
+            .await?;
+        decode_result::<Value>(routed.message).map(|_| ())
     }
 
     /// Runs `run()` for one request.

@@ -21,9 +21,13 @@ pub struct RequestIds {
     pub is_legacy_id_used: bool,
 }
 
-/// Why the ids were refused: the 431 message.
+/// Why the ids were refused: the 431 message, and the `x-request-id` the reference still
+/// sends back when only the `x-ms-*` ids were too long.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IdTooLong(pub &'static str);
+pub struct IdTooLong {
+    pub message: &'static str,
+    pub request_id: Option<String>,
+}
 
 impl RequestIds {
     pub fn from_headers(headers: &HeaderMap) -> Result<RequestIds, IdTooLong> {
@@ -34,18 +38,23 @@ impl RequestIds {
             .as_ref()
             .is_some_and(|id| id.chars().count() > MAX_ID_CHARS)
         {
-            return Err(IdTooLong("x-request-id must not exceed 100 characters"));
+            return Err(IdTooLong {
+                message: "x-request-id must not exceed 100 characters",
+                request_id: None,
+            });
         }
         let is_too_long = |id: &Option<String>| {
             id.as_ref()
                 .is_some_and(|id| id.chars().count() > MAX_ID_CHARS)
         };
-        if is_too_long(&legacy_id) || is_too_long(&client_id) {
-            return Err(IdTooLong(
-                "x-ms-request-id and x-ms-client-request-id must not exceed 100 characters",
-            ));
-        }
         let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        if is_too_long(&legacy_id) || is_too_long(&client_id) {
+            return Err(IdTooLong {
+                message:
+                    "x-ms-request-id and x-ms-client-request-id must not exceed 100 characters",
+                request_id: Some(request_id),
+            });
+        }
         let is_legacy_id_used = legacy_id.is_some() && client_id.is_none();
         let client_request_id = client_id.or_else(|| legacy_id.clone());
         let ms_request_id = legacy_id
@@ -79,7 +88,7 @@ fn text_of(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
-fn insert_if_nonempty(headers: &mut HeaderMap, name: &'static str, value: &str) {
+pub fn insert_if_nonempty(headers: &mut HeaderMap, name: &'static str, value: &str) {
     if value.is_empty() {
         return;
     }

@@ -15,7 +15,7 @@ use super::replies::{
     json_message, known_length, log_access, set_run_failed, with_body, CONTENT_TYPE_HTML,
     CONTENT_TYPE_JSON, METHOD_NOT_ALLOWED_MESSAGE, NOT_FOUND_MESSAGE,
 };
-use super::request_ids::RequestIds;
+use super::request_ids::{insert_if_nonempty, RequestIds};
 use super::{score, AppState};
 use crate::pool::ScoreRequest;
 use crate::protocol::InputMode;
@@ -61,10 +61,13 @@ where
         Ok(ids) => ids,
         Err(too_long) => {
             let mut response = json_message(
-                StatusCode::from_u16(431).unwrap_or(StatusCode::BAD_REQUEST),
-                too_long.0,
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                too_long.message,
             );
             set_run_failed(response.headers_mut(), false);
+            if let Some(request_id) = &too_long.request_id {
+                insert_if_nonempty(response.headers_mut(), "x-request-id", request_id);
+            }
             state.add_server_version(response.headers_mut());
             return response;
         }

@@ -34,7 +34,6 @@ SCRIPTS_DIR = BENCH_DIR / "scripts"
 WRK_LUA = BENCH_DIR / "wrk_post.lua"
 
 SERVERS = ("ref", "ours")
-SERVER_TITLES = {"ref": "reference 1.5.1", "ours": "azmlinfsrv (ours)"}
 HELLO_BODY = b'{"data": [1, 2, 3]}'
 ECHO_BODY_TARGET_BYTES = 1_000_000
 
@@ -77,11 +76,16 @@ class StartError(MeasurementError):
 # --------------------------------------------------------------------------- servers
 
 
-def free_port():
-    """A port the kernel says is free right now (a small race, fine on a quiet box)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_port(taken):
+    """A port the kernel says is free right now and not handed out before in this run:
+    two servers started side by side must not get the same one before either binds."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
 
 
 class PidFile:
@@ -197,6 +201,7 @@ class ServerFactory:
     def __init__(self, args, pid_file):
         self.args = args
         self.pid_file = pid_file
+        self.ports_handed_out = set()
         # Server logs of this run only: the last run's are removed so none is mistaken
         # for this one's.
         self.log_dir = Path(args.out_dir) / "logs" / "servers"
@@ -214,10 +219,11 @@ class ServerFactory:
         self.env["PYTHONUNBUFFERED"] = "1"
 
     def binary(self, server):
-        return {"ref": self.args.reference, "ours": self.args.ours, "static": self.args.static_server}[server]
+        return {"ref": self.args.reference, "ours": self.args.ours,
+                "static": self.args.static_server}[server]
 
     def make(self, server, script, workers, label):
-        port = free_port()
+        port = free_port(self.ports_handed_out)
         if server == "static":
             argv = [self.binary("static"), str(port)]
         else:
@@ -257,7 +263,7 @@ def run_wrk(wrk, port, connections, duration_s, body_file):
         "p50_ms": raw["p50_us"] / 1000,
         "p99_ms": raw["p99_us"] / 1000,
         "mean_ms": raw["latency_mean_us"] / 1000,
-        "non_2xx": raw["err_status"],
+        "http_errors": raw["err_status"],
         "socket_errors": socket_errors,
         "raw": raw,
     }
@@ -485,10 +491,11 @@ class Bench:
             # After warm-up and load, while the server is still up.
             self.results["memory"][f"{server}-w{workers}"] = memory_of(instance.process.pid)
 
+        def points_of(server):
+            return self.results["hello"].setdefault(f"{server}-w{workers}", {})
+
         self.side_by_side(self.servers_measured, f"hello-w{workers}", "hello.py", workers,
-                          connections, 8,
-                          lambda server: self.results["hello"].setdefault(f"{server}-w{workers}", {}),
-                          record_memory)
+                          connections, 8, points_of, record_memory)
 
     def measure_echo(self):
         self.log("1 MB echo, 1 worker")
@@ -570,7 +577,7 @@ def field(entry, name):
 def errors_text(entry):
     if entry is None:
         return "n/a"
-    return f"{entry['non_2xx']}/{entry['socket_errors']}"
+    return f"{entry['http_errors']}/{entry['socket_errors']}"
 
 
 class Report:
@@ -615,8 +622,9 @@ class Report:
     def load_table(self):
         results = self.results
         self.add("## Requests/s and latency (POST /score)", "",
-                 "| script | workers | conns | ref req/s | ours req/s | ours/ref | ref p50 ms "
-                 "| ours p50 ms | ref p99 ms | ours p99 ms | p99 ours/ref | errors ref | errors ours |",
+                 "| script | workers | conns | ref req/s | ours req/s | ours/ref "
+                 "| ref p50 ms | ours p50 ms | ref p99 ms | ours p99 ms | p99 ours/ref "
+                 "| errors ref | errors ours |",
                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         rows = [("hello", f"w{w}", w, c) for w, c in self.bench.size["hello_points"]]
         rows += [("echo 1 MB", None, 1, c) for c in self.bench.size["echo_connections"]]
@@ -630,16 +638,19 @@ class Report:
             self.add(f"| {label} | {workers} | {conns} "
                      f"| {fmt_number(field(ref, 'rps'))} | {fmt_number(field(ours, 'rps'))} "
                      f"| {fmt_ratio(field(ours, 'rps'), field(ref, 'rps'))} "
-                     f"| {fmt_number(field(ref, 'p50_ms'), 3)} | {fmt_number(field(ours, 'p50_ms'), 3)} "
-                     f"| {fmt_number(field(ref, 'p99_ms'), 3)} | {fmt_number(field(ours, 'p99_ms'), 3)} "
+                     f"| {fmt_number(field(ref, 'p50_ms'), 3)} "
+                     f"| {fmt_number(field(ours, 'p50_ms'), 3)} "
+                     f"| {fmt_number(field(ref, 'p99_ms'), 3)} "
+                     f"| {fmt_number(field(ours, 'p99_ms'), 3)} "
                      f"| {fmt_ratio(field(ours, 'p99_ms'), field(ref, 'p99_ms'))} "
                      f"| {errors_text(ref)} | {errors_text(ours)} |")
         for conns, entry in sorted(results["static"].items()):
             self.add(f"| static Rust (ceiling) | - | {conns} | | {fmt_number(entry['rps'])} | "
                      f"| | {fmt_number(entry['p50_ms'], 3)} | | {fmt_number(entry['p99_ms'], 3)} "
                      f"| | | {errors_text(entry)} |")
-        self.add("", "Errors are `non-2xx/socket errors` (connect, read, write, timeout) as "
-                 "counted by wrk.", "")
+        self.add("", "Errors are `HTTP 4xx-5xx answers/socket errors` (connect, read, write, "
+                 "timeout after 10 s) as counted by wrk; a POST /score must answer 200 before "
+                 "each server's load starts.", "")
 
     def ceilings_table(self):
         results = self.results
@@ -781,7 +792,7 @@ def evaluate_targets(bench):
             targets.append((f"no errors or dropped requests: {server}", "n/a", "0", None))
             continue
         entries = all_points(results, server)
-        failures = sum(entry["non_2xx"] + entry["socket_errors"] for entry in entries)
+        failures = sum(entry["http_errors"] + entry["socket_errors"] for entry in entries)
         targets.append((f"no errors or dropped requests: {server} ({len(entries)} runs)",
                         str(failures), "0", failures == 0 if entries else None))
     return targets
@@ -876,7 +887,8 @@ def git_commit():
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument("--duration", type=int, default=0, help="seconds per point (overrides size)")
+    parser.add_argument("--duration", type=int, default=0,
+                        help="seconds per point (overrides the size's)")
     parser.add_argument("--python", required=True, help="the throw-away venv's python")
     parser.add_argument("--reference", required=True, help="the reference's azmlinfsrv entry point")
     parser.add_argument("--ours", default="", help="our binary; empty: n/a with --ours-note")

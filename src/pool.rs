@@ -74,8 +74,9 @@ struct Shared {
     worker_count: usize,
     jobs: Mutex<mpsc::Receiver<Job>>,
     ready_runners: AtomicUsize,
-    /// Slots that are spawning or initialising a runner (requests should wait for them).
-    starting_runners: AtomicUsize,
+    /// Slots whose last attempt to start a runner failed and that are backing off.
+    /// Requests wait for slots that are merely (re)starting, not for failing ones.
+    failing_slots: AtomicUsize,
     has_been_ready: AtomicBool,
     load_result: OnceLock<LoadResult>,
     stopping: CancellationToken,
@@ -108,7 +109,7 @@ impl Pool {
             worker_count,
             jobs: Mutex::new(jobs),
             ready_runners: AtomicUsize::new(0),
-            starting_runners: AtomicUsize::new(0),
+            failing_slots: AtomicUsize::new(0),
             has_been_ready: AtomicBool::new(false),
             load_result: OnceLock::new(),
             stopping: CancellationToken::new(),
@@ -135,9 +136,9 @@ impl Pool {
         if shared.stopping.is_cancelled() {
             return ScoreOutcome::Internal("the server is shutting down".into());
         }
-        let is_any_runner_coming = shared.ready_runners.load(Ordering::Acquire) > 0
-            || shared.starting_runners.load(Ordering::Acquire) > 0;
-        if shared.has_been_ready.load(Ordering::Acquire) && !is_any_runner_coming {
+        let is_every_slot_failing =
+            shared.failing_slots.load(Ordering::Acquire) >= shared.worker_count;
+        if shared.has_been_ready.load(Ordering::Acquire) && is_every_slot_failing {
             return ScoreOutcome::Unavailable;
         }
         let (reply, outcome) = oneshot::channel();
@@ -192,51 +193,58 @@ async fn supervise_slot(
 ) {
     let mut restart_delay = FIRST_RESTART_DELAY;
     let mut is_first_start = true;
+    let mut is_failing = false;
     while !shared.stopping.is_cancelled() {
-        shared.starting_runners.fetch_add(1, Ordering::AcqRel);
         let started = tokio::select! {
             started = start_runner(&shared) => started,
-            _ = shared.stopping.cancelled() => {
-                shared.starting_runners.fetch_sub(1, Ordering::AcqRel);
-                break;
-            }
+            _ = shared.stopping.cancelled() => break,
         };
-        shared.starting_runners.fetch_sub(1, Ordering::AcqRel);
-        match started {
+        let is_backoff_needed = match started {
             Ok(runner) => {
                 is_first_start = false;
+                if std::mem::replace(&mut is_failing, false) {
+                    shared.failing_slots.fetch_sub(1, Ordering::AcqRel);
+                }
                 let began = Instant::now();
                 shared.ready_runners.fetch_add(1, Ordering::AcqRel);
                 shared.has_been_ready.store(true, Ordering::Release);
                 let ended = serve_jobs(&shared, &runner).await;
                 shared.ready_runners.fetch_sub(1, Ordering::AcqRel);
-                match ended {
-                    SlotEnd::Stopping => {
-                        runner.shutdown(Duration::from_secs(5)).await;
-                        break;
-                    }
-                    SlotEnd::RunnerGone(how) => {
-                        tracing::warn!(target: "azmlinfsrv", "Worker {slot_id}: the scoring process (pid {}) ended with {how}; starting a new one", runner.pid());
-                    }
+                if let SlotEnd::RunnerGone(how) = &ended {
+                    tracing::warn!(target: "azmlinfsrv", "Worker {slot_id}: the scoring process (pid {}) ended with {how}; starting a new one", runner.pid());
                 }
-                if began.elapsed() >= HEALTHY_RUN {
+                if matches!(ended, SlotEnd::Stopping) {
+                    runner.shutdown(Duration::from_secs(5)).await;
+                    break;
+                }
+                // A runner that served for a while is replaced at once; one that keeps
+                // dying young is restarted with growing delays.
+                let is_crash_looping = began.elapsed() < HEALTHY_RUN;
+                if !is_crash_looping {
                     restart_delay = FIRST_RESTART_DELAY;
                 }
+                is_crash_looping && restart_delay > FIRST_RESTART_DELAY
             }
             Err(failure) if is_first_start => {
                 let _ = boot_failures.send(failure);
                 return;
             }
             Err(failure) => {
+                if !std::mem::replace(&mut is_failing, true) {
+                    shared.failing_slots.fetch_add(1, Ordering::AcqRel);
+                }
                 tracing::error!(target: "azmlinfsrv", "Worker {slot_id}: the scoring process failed to start again: {}{}; retrying in {:.1} s",
                     failure.message,
                     failure.traceback.map(|t| format!("\n{t}")).unwrap_or_default(),
                     restart_delay.as_secs_f64());
+                true
             }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(restart_delay) => {}
-            _ = shared.stopping.cancelled() => break,
+        };
+        if is_backoff_needed {
+            tokio::select! {
+                _ = tokio::time::sleep(restart_delay) => {}
+                _ = shared.stopping.cancelled() => break,
+            }
         }
         restart_delay = (restart_delay * 2).min(MAX_RESTART_DELAY);
     }

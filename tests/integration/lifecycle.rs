@@ -121,8 +121,15 @@ fn a_crash_fails_only_its_request_and_the_runner_is_restarted() {
             server,
             response.header("x-ms-run-function-failed") == Some("True")
         );
-        // The other runner keeps serving at once.
-        check!(server, server.post("/score", "{}").status == 200);
+        // The other runner keeps serving.
+        let next = server.post("/score", "{}");
+        check!(
+            server,
+            next.status == 200,
+            "next request: {} {}",
+            next.status,
+            next.text()
+        );
     }
     check!(server, wait_healthy(&server, Duration::from_secs(20)));
     check!(

@@ -59,6 +59,7 @@ EXIT_HANDLERS_GRACE_SECONDS = 2.0
 
 class Failure(Exception):
     """A request that gets a JSON-RPC error: `kind` and `message` as in PROTOCOL.md."""
+
     def __init__(self, kind, message, traceback_text=None):
         super().__init__(message)
         self.kind = kind
@@ -74,6 +75,7 @@ class Failure(Exception):
 
 class Runner:
     """Answers the server's requests for one scoring script."""
+
     def __init__(self, channel, log, stdout_writer):
         self.channel = channel
         self.log = log
@@ -127,7 +129,6 @@ class Runner:
             self.channel.respond_error(bad_frame.request_id, bad_frame.code, str(bad_frame))
 
     def _log_exception(self, prefix, error):
-
         self.log.error(SERVER_LOGGER, prefix + user_traceback(error))
 
     def _loaded_script(self):
@@ -174,7 +175,7 @@ class Runner:
         self._send_response(frame.request_id, response)
 
     def _score(self, params, payload):
-
+        """The response to send; raises Failure for the error answers."""
         script = self._loaded_script()
         try:
             arguments = run_arguments(script, ScoreRequest.from_frame(params, payload))
@@ -204,7 +205,7 @@ class Runner:
         return result, (time.perf_counter() - started) * 1000.0
 
     def _encode(self, result, run_ms):
-
+        """run()'s result as a response; raises Failure when it cannot be encoded."""
         if is_response_object(result):
             self.log.info(SERVER_LOGGER, "run() output is HTTP Response")
         try:
@@ -310,7 +311,6 @@ def serve(rfile, wfile):
     print(), sys.stdout and logging are forwarded to the server meanwhile and put back
     afterwards, so tests can call this with io.BytesIO streams.
     """
-
     channel = Channel(rfile, wfile)
     log = LogSender(channel)
     try:

@@ -6,7 +6,7 @@ import tempfile
 import unittest
 
 from tests.support import HAS_FLASK
-from azmlinf_datastructures import BadRequest, BadRequestKeyError, Headers, MultiDict, UnsupportedMediaType
+from azmlinf_datastructures import BadRequest, Headers, MultiDict, UnsupportedMediaType
 from azmlinf_http import Request, Response
 from azmlinf_inputs import ScoreRequest
 

@@ -55,6 +55,7 @@ class ScoreRequest:
         self.body = body
         self.remote_addr = remote_addr
         self._environ = None
+        self._header_environ = None
 
     @classmethod
     def from_frame(cls, params, payload):
@@ -70,11 +71,12 @@ class ScoreRequest:
     def wsgi_environ(self):
         """A WSGI environ for this request (made once: its body stream is read only once)."""
         if self._environ is None:
-            self._environ = self._build_wsgi_environ()
+            self._environ = self._base_wsgi_environ()
+            self._environ.update(self.header_environ())
         return self._environ
 
-    def _build_wsgi_environ(self):
-        """The environ gunicorn would make, headers folded the way it folds them."""
+    def _base_wsgi_environ(self):
+        """The environ gunicorn would make, without the headers."""
         environ = {
             "REQUEST_METHOD": self.method,
             "SCRIPT_NAME": "",
@@ -95,25 +97,32 @@ class ScoreRequest:
         }
         if self.remote_addr:
             environ["REMOTE_ADDR"] = str(self.remote_addr)
-        for name, value in self.headers:
-            if "_" in name:
-                continue  # gunicorn drops these: they could pose as other headers
-            key = name.upper().replace("-", "_")
-            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                environ[key] = value
-            elif "HTTP_" + key in environ:
-                environ["HTTP_" + key] += "," + value
-            else:
-                environ["HTTP_" + key] = value
         return environ
+
+    def header_environ(self):
+        """The headers as WSGI environ entries, folded the way gunicorn folds them (made once)."""
+        if self._header_environ is None:
+            folded = {}
+            for name, value in self.headers:
+                if "_" in name:
+                    continue  # gunicorn drops these: they could pose as other headers
+                key = name.upper().replace("-", "_")
+                if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                    folded[key] = value
+                elif "HTTP_" + key in folded:
+                    folded["HTTP_" + key] += "," + value
+                else:
+                    folded["HTTP_" + key] = value
+            self._header_environ = folded
+        return self._header_environ
 
     def header_dict(self):
         """The `request_headers` argument: werkzeug's view of the headers, as a dict."""
-        return dict(environ_header_pairs(self.wsgi_environ()))
+        return dict(environ_header_pairs(self.header_environ()))
 
     @property
     def content_type(self):
-        return self.wsgi_environ().get("CONTENT_TYPE")
+        return self.header_environ().get("CONTENT_TYPE")
 
 
 def run_arguments(script, request):

@@ -12,6 +12,7 @@ import codecs
 import email.message
 import email.utils
 import http
+import importlib
 import io
 import json
 from urllib.parse import quote, unquote
@@ -32,36 +33,35 @@ FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # -- choosing the real classes when they exist --------------------------------------
 
 
+_chosen_classes = {}
+
+
 def request_class():
     """flask.Request, else werkzeug's Request, else the stand-in below."""
-    try:
-        import flask
-
-        return flask.Request
-    except Exception:
-        pass
-    try:
-        from werkzeug.wrappers import Request as WerkzeugRequest
-
-        return WerkzeugRequest
-    except Exception:
-        return Request
+    return _first_importable("request", ("flask", "Request"), ("werkzeug.wrappers", "Request"), Request)
 
 
 def response_class():
     """flask.Response, else werkzeug's Response, else the stand-in below."""
-    try:
-        import flask
+    return _first_importable("response", ("flask", "Response"), ("werkzeug.wrappers", "Response"), Response)
 
-        return flask.Response
-    except Exception:
-        pass
-    try:
-        from werkzeug.wrappers import Response as WerkzeugResponse
 
-        return WerkzeugResponse
-    except Exception:
-        return Response
+def _first_importable(role, *candidates):
+    """The first of (module, attribute) candidates that imports; the last is the fallback class.
+
+    Chosen once per process: importing Flask takes a while and must not be paid per request.
+    """
+    if role not in _chosen_classes:
+        *importable, fallback = candidates
+        chosen = fallback
+        for module_name, attribute in importable:
+            try:
+                chosen = getattr(importlib.import_module(module_name), attribute)
+                break
+            except Exception:
+                continue
+        _chosen_classes[role] = chosen
+    return _chosen_classes[role]
 
 
 # -- URL-encoded data ---------------------------------------------------------------

@@ -35,6 +35,7 @@ import azmlinf_aml_request
 from azmlinf_channel import METHOD_NOT_FOUND, SERVER_ERROR, BadFrame, Channel, ChannelClosed
 from azmlinf_contrib import install_contrib_modules
 from azmlinf_deadline import ScoringTimeout, format_milliseconds, scoring_deadline
+from azmlinf_http import request_class
 from azmlinf_inputs import InputError, MethodNotAccepted, ScoreRequest, run_arguments
 from azmlinf_logs import (
     SCRIPT_LOGGER,
@@ -45,7 +46,14 @@ from azmlinf_logs import (
     set_root_level,
 )
 from azmlinf_outputs import EncodedResponse, NotSerializable, encode_result, is_response_object, json_response
-from azmlinf_script import ScriptError, exception_summary, extend_sys_path, load_user_script, user_traceback
+from azmlinf_script import (
+    RAWHTTP,
+    ScriptError,
+    exception_summary,
+    extend_sys_path,
+    load_user_script,
+    user_traceback,
+)
 
 PROTOCOL_VERSION = 1
 
@@ -278,9 +286,12 @@ def prepare_and_load_script(params, log):
     azmlinf_aml_request._rawHttpRequested = False  # the flag describes this script only
     install_contrib_modules()
     try:
-        return load_user_script(entry_script, app_root, log)
+        script = load_user_script(entry_script, app_root, log)
     except ScriptError as error:
         raise Failure(error.kind, error.message, error.traceback_text)
+    if script.input_mode == RAWHTTP:
+        request_class()  # imports Flask now, so the first request does not wait for it
+    return script
 
 
 def connect_debugger(port, log):

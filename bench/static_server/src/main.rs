@@ -60,7 +60,10 @@ struct RequestHead {
 
 /// Reads the request line and headers; `None` when the client closed the connection.
 fn read_request_head(reader: &mut impl BufRead) -> std::io::Result<Option<RequestHead>> {
-    let mut head = RequestHead { content_length: 0, wants_close: false };
+    let mut head = RequestHead {
+        content_length: 0,
+        wants_close: false,
+    };
     let mut line = String::new();
     let mut is_first_line = true;
     loop {

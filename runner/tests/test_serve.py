@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import sys
 import time
 import unittest
 
@@ -14,6 +15,7 @@ from tests.support import (
     notification_frame,
     parse_output,
     request_frame,
+    run_runner_process,
     score_frame,
 )
 
@@ -88,6 +90,21 @@ class PlainScriptTest(ServeTestCase):
         talk = Conversation.serve(
             load_frame("score.py", app_root=self.folder.path, source_dir="src"), score_frame(3, body=b"x"))
         self.assertEqual(talk.result(3)[1], b'"from source dir"')
+
+    def test_no_entry_script_imports_main_from_the_app_root(self):
+        self.folder.write("main.py", "def init(): pass\ndef run(data): return 'main ' + data\n")
+        talk = Conversation.serve(load_frame(None, app_root=self.folder.path), score_frame(3, body=b"x"))
+        self.assertEqual(talk.result(3)[1], b'"main x"')
+        sys.modules.pop("main", None)
+
+    def test_no_entry_script_and_no_main(self):
+        empty = os.path.join(self.folder.path, "empty")
+        os.mkdir(empty)
+        # A runner of its own: this process may have imported a `main` already.
+        _, frames, _ = run_runner_process(load_frame(None, app_root=empty), cwd=empty)
+        error = Conversation(frames).error(1)
+        self.assertEqual(error["data"]["kind"], "script_not_found")
+        self.assertTrue(error["message"].startswith("No score script found. Expected score script main.py."))
 
     def test_request_headers_argument(self):
         talk = self.serve_script(

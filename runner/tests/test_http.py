@@ -173,7 +173,7 @@ class StdlibResponseTest(unittest.TestCase):
         self.assertEqual(Headers({"A": "1"}).to_wsgi_list(), [("A", "1")])
 
 
-@unittest.skipUnless(HAS_FLASK, "needs Flask (run under python3 from pyenv or /work/ref/testvenv)")
+@unittest.skipUnless(HAS_FLASK, "needs Flask (pyenv python3 on PATH here, or /work/ref/testvenv)")
 class SameAsFlaskTest(unittest.TestCase):
     """The stand-in and flask.Request agree on the same WSGI environ."""
 

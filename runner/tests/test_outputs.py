@@ -112,7 +112,7 @@ class StdlibAMLResponseTest(AMLResponseTestMixin, unittest.TestCase):
     AMLResponse = STDLIB_AML_RESPONSE
 
 
-@unittest.skipUnless(HAS_FLASK, "needs Flask (run under /work/ref/testvenv)")
+@unittest.skipUnless(HAS_FLASK, "needs Flask (pyenv python3 on PATH here, or /work/ref/testvenv)")
 class FlaskAMLResponseTest(AMLResponseTestMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -129,7 +129,7 @@ class OtherResponseObjectsTest(unittest.TestCase):
         self.assertIsNone(response.run_failed)
         self.assertIs(encode_result(azmlinf_http.Response("x", status=500)).run_failed, True)
 
-    @unittest.skipUnless(HAS_FLASK, "needs Flask (run under /work/ref/testvenv)")
+    @unittest.skipUnless(HAS_FLASK, "needs Flask (pyenv python3 on PATH here, or /work/ref/testvenv)")
     def test_flask_response(self):
         import flask
 

@@ -2,6 +2,7 @@
 //! through a bounded queue, enforces the hard timeout, restarts runners that die, and
 //! knows when the service is ready. It never builds an HTTP response.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -12,8 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::protocol::{InputMode, LoadParams, LoadResult, ScoreParams, ScoreResult};
-use crate::runner::{CallError, LaunchSpec, ReplyBody, Runner};
+use crate::runner::{CallError, LaunchSpec, PendingScore, ReplyBody, Runner};
 
+/// Requests a busy runner holds at most: the one it runs plus those waiting in its pipe.
+const PIPELINE_DEPTH: usize = 8;
 /// Time a runner gets past `SCORING_TIMEOUT_MS` to interrupt itself before it is killed.
 const HARD_TIMEOUT_GRACE: Duration = Duration::from_millis(500);
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
@@ -73,6 +76,8 @@ struct Shared {
     scoring_timeout: Duration,
     worker_count: usize,
     jobs: Mutex<mpsc::Receiver<Job>>,
+    /// Puts jobs that a dead runner never started back in the queue.
+    requeue: mpsc::Sender<Job>,
     ready_runners: AtomicUsize,
     /// Slots whose last attempt to start a runner failed and that are backing off.
     /// Requests wait for slots that are merely (re)starting, not for failing ones.
@@ -108,6 +113,7 @@ impl Pool {
             scoring_timeout,
             worker_count,
             jobs: Mutex::new(jobs),
+            requeue: queue.clone(),
             ready_runners: AtomicUsize::new(0),
             failing_slots: AtomicUsize::new(0),
             has_been_ready: AtomicBool::new(false),
@@ -293,43 +299,108 @@ enum SlotEnd {
     RunnerGone(String),
 }
 
-/// Takes jobs from the shared queue while the runner lives.
+/// A request written to the runner and not answered yet.
+struct InFlight {
+    job: Job,
+    pending: PendingScore,
+}
+
+/// Takes jobs from the shared queue while the runner lives. An idle runner waits for
+/// the next job; a busy one also writes further jobs into its pipe (up to
+/// `PIPELINE_DEPTH`) when no other runner is idle, so that under load the runner goes
+/// from one request to the next without waiting for a round trip through the server.
 async fn serve_jobs(shared: &Shared, runner: &Runner) -> SlotEnd {
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    // When the runner started on the request at the front: the previous one's end.
+    let mut front_started = Instant::now();
     loop {
-        let job = tokio::select! {
-            // Idle runners take turns at the queue; the lock is released with the job.
-            job = async { shared.jobs.lock().await.recv().await } => job,
-            how = runner.exited() => return SlotEnd::RunnerGone(how),
-            _ = shared.stopping.cancelled() => return SlotEnd::Stopping,
-        };
-        let Some(job) = job else {
-            return SlotEnd::Stopping;
-        };
-        if job.reply.is_closed() {
-            // The client went away while waiting: nothing to run.
+        if in_flight.is_empty() {
+            let job = tokio::select! {
+                // Idle runners take turns at the queue; the lock is released with the job.
+                job = async { shared.jobs.lock().await.recv().await } => job,
+                how = runner.exited() => return SlotEnd::RunnerGone(how),
+                _ = shared.stopping.cancelled() => return SlotEnd::Stopping,
+            };
+            let Some(job) = job else {
+                return SlotEnd::Stopping;
+            };
+            front_started = Instant::now();
+            if let Err(how) = send_job(shared, runner, job, &mut in_flight).await {
+                return SlotEnd::RunnerGone(how);
+            }
             continue;
         }
-        let (outcome, stream_done) = run_job(shared, runner, &job.request).await;
-        let is_runner_gone = matches!(
-            outcome,
-            ScoreOutcome::TimedOut | ScoreOutcome::RunnerExited { .. }
-        );
-        let _ = job.reply.send(outcome);
-        if let Some(done) = stream_done {
-            // The runner is busy until its generator is exhausted.
-            let _ = done.await;
+        // The queue's lock is held only by an idle runner waiting for work: when it is
+        // taken, leave the next job to that runner.
+        while in_flight.len() < PIPELINE_DEPTH {
+            let Ok(mut jobs) = shared.jobs.try_lock() else {
+                break;
+            };
+            let Ok(job) = jobs.try_recv() else {
+                break;
+            };
+            drop(jobs);
+            if let Err(how) = send_job(shared, runner, job, &mut in_flight).await {
+                requeue(shared, in_flight);
+                return SlotEnd::RunnerGone(how);
+            }
         }
-        if is_runner_gone {
-            return SlotEnd::RunnerGone(runner.exited().await);
-        }
+        let Some(front) = in_flight.pop_front() else {
+            continue;
+        };
+        let hard_deadline = front_started + shared.scoring_timeout + HARD_TIMEOUT_GRACE;
+        let reply = tokio::time::timeout_at(hard_deadline.into(), front.pending.reply()).await;
+        let outcome = match reply {
+            Ok(Ok(reply)) => {
+                let _ = front.job.reply.send(ScoreOutcome::Answered {
+                    result: reply.result,
+                    body: reply.body,
+                });
+                if let Some(done) = reply.stream_done {
+                    // The runner is busy until its generator is exhausted.
+                    let _ = done.await;
+                }
+                front_started = Instant::now();
+                continue;
+            }
+            Ok(Err(CallError::Rpc(error))) => ScoreOutcome::Failed {
+                kind: error.kind().to_string(),
+                message: error.message,
+            },
+            Ok(Err(CallError::Broken(what))) => ScoreOutcome::Internal(what),
+            Ok(Err(CallError::Exited(how))) => {
+                let _ = front.job.reply.send(ScoreOutcome::RunnerExited {
+                    pid: runner.pid(),
+                    how,
+                });
+                requeue(shared, in_flight);
+                return SlotEnd::RunnerGone(runner.exited().await);
+            }
+            Err(_) => {
+                tracing::error!(target: "azmlinfsrv", "The scoring process (pid {}) did not return within the scoring timeout of {} ms (stuck in native code?); killing it and starting a new one", runner.pid(), shared.scoring_timeout.as_millis());
+                runner.kill();
+                let _ = front.job.reply.send(ScoreOutcome::TimedOut);
+                requeue(shared, in_flight);
+                return SlotEnd::RunnerGone(runner.exited().await);
+            }
+        };
+        let _ = front.job.reply.send(outcome);
+        front_started = Instant::now();
     }
 }
 
-async fn run_job(
+/// Writes a job to the runner, unless its client has gone away meanwhile. An error
+/// means the runner is gone; the job never started and goes back to the queue.
+async fn send_job(
     shared: &Shared,
     runner: &Runner,
-    request: &ScoreRequest,
-) -> (ScoreOutcome, Option<oneshot::Receiver<()>>) {
+    job: Job,
+    in_flight: &mut VecDeque<InFlight>,
+) -> Result<(), String> {
+    if job.reply.is_closed() {
+        return Ok(());
+    }
+    let request = &job.request;
     let params = ScoreParams {
         method: &request.method,
         path: &request.path,
@@ -341,39 +412,33 @@ async fn run_job(
             .collect(),
         request_id: &request.request_id,
     };
-    let hard_deadline = shared.scoring_timeout + HARD_TIMEOUT_GRACE;
-    let reply = match tokio::time::timeout(hard_deadline, runner.score(&params, &request.body))
-        .await
-    {
-        Ok(reply) => reply,
-        Err(_) => {
-            tracing::error!(target: "azmlinfsrv", "The scoring process (pid {}) did not return within the scoring timeout of {} ms (stuck in native code?); killing it and starting a new one", runner.pid(), shared.scoring_timeout.as_millis());
-            runner.kill();
-            return (ScoreOutcome::TimedOut, None);
+    match runner.send_score(&params, &request.body).await {
+        Ok(pending) => {
+            in_flight.push_back(InFlight { job, pending });
+            Ok(())
         }
-    };
-    match reply {
-        Ok(reply) => (
-            ScoreOutcome::Answered {
-                result: reply.result,
-                body: reply.body,
-            },
-            reply.stream_done,
-        ),
-        Err(CallError::Rpc(error)) => (
-            ScoreOutcome::Failed {
-                kind: error.kind().to_string(),
-                message: error.message,
-            },
-            None,
-        ),
-        Err(CallError::Exited(how)) => (
-            ScoreOutcome::RunnerExited {
-                pid: runner.pid(),
-                how,
-            },
-            None,
-        ),
-        Err(CallError::Broken(what)) => (ScoreOutcome::Internal(what), None),
+        Err(_) => {
+            requeue_job(shared, job);
+            Err(runner.exited().await)
+        }
+    }
+}
+
+/// Puts requests that a dead runner never started back in the queue for another
+/// runner (or this slot's next one); they were not run, so nothing is lost.
+fn requeue(shared: &Shared, in_flight: VecDeque<InFlight>) {
+    for InFlight { job, .. } in in_flight {
+        requeue_job(shared, job);
+    }
+}
+
+fn requeue_job(shared: &Shared, job: Job) {
+    if job.reply.is_closed() {
+        return;
+    }
+    if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) =
+        shared.requeue.try_send(job)
+    {
+        let _ = job.reply.send(ScoreOutcome::QueueFull);
     }
 }

@@ -199,29 +199,19 @@ impl Runner {
         decode_result::<Value>(routed.message).map(|_| ())
     }
 
-    /// Runs `run()` for one request.
-    pub async fn score(
+    /// Sends one `score` request without waiting for its answer, so that the pool can
+    /// keep a few requests queued inside the runner (it answers them in order).
+    pub async fn send_score(
         &self,
         params: &ScoreParams<'_>,
         body: &[u8],
-    ) -> Result<ScoreReply, CallError> {
+    ) -> Result<PendingScore, CallError> {
         let params =
             serde_json::to_value(params).map_err(|err| CallError::Broken(err.to_string()))?;
-        let routed = self.call("score", params, body).await?;
-        let payload = routed.payload;
-        let stream = routed.stream;
-        let result: ScoreResult = decode_result(routed.message)?;
-        Ok(match stream {
-            Some((chunks, done)) => ScoreReply {
-                result,
-                body: ReplyBody::Stream(chunks),
-                stream_done: Some(done),
-            },
-            None => ScoreReply {
-                result,
-                body: ReplyBody::Full(payload),
-                stream_done: None,
-            },
+        let reply = self.send("score", params, body).await?;
+        Ok(PendingScore {
+            reply,
+            exit: self.exit.clone(),
         })
     }
 
@@ -253,6 +243,20 @@ impl Runner {
     }
 
     async fn call(&self, method: &str, params: Value, payload: &[u8]) -> Result<Routed, CallError> {
+        let reply = self.send(method, params, payload).await?;
+        match reply.await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(CallError::Exited(self.exited().await)),
+        }
+    }
+
+    /// Writes one request; the receiver yields its routed answer.
+    async fn send(
+        &self,
+        method: &str,
+        params: Value,
+        payload: &[u8],
+    ) -> Result<ReplySlot, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply_tx, reply_rx) = oneshot::channel();
         lock(&self.pending).insert(id, reply_tx);
@@ -269,10 +273,39 @@ impl Runner {
                 how.unwrap_or_else(|_| "a broken pipe".into()),
             ));
         }
-        match reply_rx.await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(CallError::Exited(self.exited().await)),
-        }
+        Ok(reply_rx)
+    }
+}
+
+/// Where the reader task delivers one request's answer.
+type ReplySlot = oneshot::Receiver<Result<Routed, CallError>>;
+
+/// A `score` request written to the runner whose answer has not been read yet.
+pub struct PendingScore {
+    reply: ReplySlot,
+    exit: watch::Receiver<Option<String>>,
+}
+
+impl PendingScore {
+    /// Waits for the answer (the runner answers requests in the order they were sent).
+    pub async fn reply(self) -> Result<ScoreReply, CallError> {
+        let routed = match self.reply.await {
+            Ok(outcome) => outcome?,
+            Err(_) => return Err(CallError::Exited(wait_for_exit(self.exit).await)),
+        };
+        let result: ScoreResult = decode_result(routed.message)?;
+        Ok(match routed.stream {
+            Some((chunks, done)) => ScoreReply {
+                result,
+                body: ReplyBody::Stream(chunks),
+                stream_done: Some(done),
+            },
+            None => ScoreReply {
+                result,
+                body: ReplyBody::Full(routed.payload),
+                stream_done: None,
+            },
+        })
     }
 }
 

@@ -10,6 +10,14 @@ pub fn print(settings: &Settings) {
         text.push_str("The environment variable 'AZUREML_MODEL_DIR' has not been set.\n");
         text.push_str("Use the --model_dir command line argument to set it.\n");
     }
+    match settings.is_app_insights_key_valid {
+        Some(true) => text.push_str("Valid Application Insights instrumentation key provided.\n"),
+        Some(false) => {
+            text.push_str("Invalid Application Insights instrumentation key provided.\n");
+            text.push_str("Application Insights has been disabled.\n");
+        }
+        None => {}
+    }
     text.push_str(&format!(
         "\nAzure ML Inferencing HTTP server v{}\n\n",
         env!("CARGO_PKG_VERSION")

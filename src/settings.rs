@@ -91,7 +91,10 @@ pub struct Settings {
     pub child_env: Vec<(String, String)>,
     /// The `Server Settings` block, label and value, in the contract's order.
     pub banner_lines: Vec<(&'static str, String)>,
-    /// Things to say once logging is up (unknown config keys, disabled App Insights).
+    /// Whether the App Insights key is a UUID, when App Insights was asked for with a
+    /// key (the banner says so, in the reference's words); `None` when not asked for.
+    pub is_app_insights_key_valid: Option<bool>,
+    /// Warnings to give once logging is up (unknown or ignored config keys).
     pub notices: Vec<String>,
 }
 
@@ -110,7 +113,12 @@ impl Settings {
         let mut notices = Vec::new();
         let mut child_env: Vec<(String, String)> = Vec::new();
 
-        let app_root = absolute(cwd, Path::new(env.get("AML_APP_ROOT").map_or(".", |s| s)));
+        // Unset: the working directory itself (the reference exports `os.getcwd()`).
+        let app_root = match env.get("AML_APP_ROOT") {
+            Some(root) if Path::new(root).is_absolute() => PathBuf::from(root),
+            Some(root) => normalise(&cwd.join(root)),
+            None => cwd.to_path_buf(),
+        };
         child_env.push(("AML_APP_ROOT".into(), app_root.display().to_string()));
 
         let entry_from_flag = flags
@@ -124,6 +132,7 @@ impl Settings {
             None => ConfigFile::default(),
         };
         notices.extend(config.unknown_key_warning());
+        notices.extend(config.ignored_app_root_warning());
         let lookup = |key: &str| env.get(key).cloned().or_else(|| config.get(key));
 
         let entry_script =
@@ -192,13 +201,8 @@ impl Settings {
             || lookup("AML_APP_INSIGHTS_ENABLED").as_deref() == Some("true");
         let is_app_insights_on =
             asks_for_app_insights && app_insights_key.as_deref().is_some_and(is_uuid);
-        if asks_for_app_insights && app_insights_key.is_some() && !is_app_insights_on {
-            notices.push(
-                "Invalid Application Insights instrumentation key provided (it must be a UUID). \
-                 Application Insights has been disabled."
-                    .into(),
-            );
-        }
+        let is_app_insights_key_valid =
+            (asks_for_app_insights && app_insights_key.is_some()).then_some(is_app_insights_on);
         child_env.push((
             "AML_APP_INSIGHTS_ENABLED".into(),
             is_app_insights_on.to_string(),
@@ -350,6 +354,7 @@ impl Settings {
             read_timeout: Duration::from_secs(read_timeout_secs as u64),
             child_env,
             banner_lines,
+            is_app_insights_key_valid,
             notices,
         })
     }
@@ -430,6 +435,19 @@ impl ConfigFile {
             Value::Bool(flag) => Some(flag.to_string()),
             other => Some(other.to_string()),
         }
+    }
+
+    /// The reference reads the app root from the environment only; so do we, and say so
+    /// instead of ignoring the key in silence.
+    fn ignored_app_root_warning(&self) -> Option<String> {
+        let path = self.path.as_ref()?;
+        self.values.contains_key("AML_APP_ROOT").then(|| {
+            format!(
+                "AML_APP_ROOT in the config file {} is ignored, as by the reference server: set the \
+                 AML_APP_ROOT environment variable instead.",
+                path.display()
+            )
+        })
     }
 
     fn unknown_key_warning(&self) -> Option<String> {
@@ -600,9 +618,31 @@ mod tests {
         let mut flags = flags_with_script();
         flags.appinsights_instrumentation_key = Some("bogus".into());
         let settings = Settings::resolve(&flags, &Environment::new(), Path::new("/app")).unwrap();
-        assert!(settings.notices.iter().any(|n| n.contains("disabled")));
+        assert_eq!(settings.is_app_insights_key_valid, Some(false));
         assert!(settings
             .child_env
             .contains(&("AML_APP_INSIGHTS_ENABLED".into(), "false".into())));
+        flags.appinsights_instrumentation_key = Some("0f8fad5b-d9cb-469f-a165-70867728950e".into());
+        let settings = Settings::resolve(&flags, &Environment::new(), Path::new("/app")).unwrap();
+        assert_eq!(settings.is_app_insights_key_valid, Some(true));
+        let settings =
+            Settings::resolve(&flags_with_script(), &Environment::new(), Path::new("/app"))
+                .unwrap();
+        assert_eq!(settings.is_app_insights_key_valid, None);
+    }
+
+    #[test]
+    fn app_root_is_the_working_directory_or_made_absolute() {
+        let settings = Settings::resolve(
+            &flags_with_script(),
+            &Environment::new(),
+            Path::new("/work/app"),
+        )
+        .unwrap();
+        assert_eq!(settings.app_root.as_os_str(), "/work/app");
+        let env = env_of(&[("AML_APP_ROOT", "./sub/../code")]);
+        let settings =
+            Settings::resolve(&flags_with_script(), &env, Path::new("/work/app")).unwrap();
+        assert_eq!(settings.app_root.as_os_str(), "/work/app/code");
     }
 }

@@ -2,7 +2,7 @@
 //! everything else. One warp filter extracts the request; `dispatch` picks the handler.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::Stream;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -79,7 +79,7 @@ where
     let mut response = match path {
         "/" => liveness(state, &method),
         "/score" => score_route(state, &method, path, query, &headers, body, &ids).await,
-        "/swagger.json" => swagger(state, &method, &query),
+        "/swagger.json" => swagger(state, &method, &query).await,
         READINESS_PATH => readiness(state, &method),
         _ => router_error(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE),
     };
@@ -264,9 +264,19 @@ fn title_case(name: &str) -> String {
     out
 }
 
-fn swagger(state: &AppState, method: &Method, query: &str) -> Response {
+/// How long `/swagger.json` waits for the documents of a script that is loaded: they
+/// are built right after the load, so a client that saw `GET /` healthy never gets 503.
+const SWAGGER_BUILD_WAIT: Duration = Duration::from_secs(2);
+
+async fn swagger(state: &AppState, method: &Method, query: &str) -> Response {
     if *method != Method::GET && *method != Method::HEAD {
         return router_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE);
+    }
+    if state.swagger.get().is_none() && state.pool.load_result().is_some() {
+        let deadline = Instant::now() + SWAGGER_BUILD_WAIT;
+        while state.swagger.get().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
     let Some(documents) = state.swagger.get() else {
         return router_error(

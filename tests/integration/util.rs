@@ -395,10 +395,7 @@ pub fn parse_response(raw: &[u8], is_head: bool) -> std::io::Result<Response> {
 
 fn decode_chunked(mut data: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
-    while let Some(end) = data.windows(2).position(|w| {
-        w == b"
-"
-    }) {
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&data[..end]);
         let Ok(size) = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
         else {

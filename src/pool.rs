@@ -70,8 +70,23 @@ struct Job {
     reply: oneshot::Sender<ScoreOutcome>,
 }
 
+/// A check run once, on the first successful `load`, before any `init()`: its error
+/// is a boot failure (a broken user swagger file, say).
+pub type FirstLoadHook = Box<dyn Fn(&LoadResult) -> Result<(), String> + Send + Sync>;
+
+/// How to run the pool.
+pub struct PoolConfig {
+    pub launch: LaunchSpec,
+    pub load_params: LoadParams,
+    pub worker_count: usize,
+    pub queue_limit: usize,
+    pub scoring_timeout: Duration,
+    pub on_first_load: FirstLoadHook,
+}
+
 struct Shared {
     launch: LaunchSpec,
+    on_first_load: FirstLoadHook,
     load_params: LoadParams,
     scoring_timeout: Duration,
     worker_count: usize,
@@ -98,20 +113,22 @@ pub struct Pool {
 impl Pool {
     /// Starts `worker_count` runner slots. A failure of a slot's first start is sent to
     /// `boot_failures` (the server exits 3, like the reference).
-    pub fn start(
-        launch: LaunchSpec,
-        load_params: LoadParams,
-        worker_count: usize,
-        queue_limit: usize,
-        scoring_timeout: Duration,
-        boot_failures: mpsc::UnboundedSender<BootFailure>,
-    ) -> Pool {
+    pub fn start(config: PoolConfig, boot_failures: mpsc::UnboundedSender<BootFailure>) -> Pool {
+        let PoolConfig {
+            launch,
+            load_params,
+            worker_count,
+            queue_limit,
+            scoring_timeout,
+            on_first_load,
+        } = config;
         let (queue, jobs) = mpsc::channel(queue_limit.max(1));
         let shared = Arc::new(Shared {
             launch,
             load_params,
             scoring_timeout,
             worker_count,
+            on_first_load,
             jobs: Mutex::new(jobs),
             requeue: queue.clone(),
             ready_runners: AtomicUsize::new(0),
@@ -176,10 +193,6 @@ impl Pool {
     /// How `run()` takes its input, once the first runner has loaded the script.
     pub fn input_mode(&self) -> Option<InputMode> {
         self.shared.load_result.get().map(|load| load.input_mode)
-    }
-
-    pub fn load_result(&self) -> Option<&LoadResult> {
-        self.shared.load_result.get()
     }
 
     /// Stops taking work, lets runners finish what they hold, then stops them (shutdown
@@ -266,7 +279,19 @@ async fn start_runner(shared: &Shared) -> Result<Runner, BootFailure> {
         .load(&shared.load_params)
         .await
         .map_err(|err| boot_failure("load the scoring script", err))?;
-    let _ = shared.load_result.set(load);
+    if shared.load_result.get().is_none() {
+        // Serialised by the OnceLock: exactly one slot runs the hook.
+        let mut hook_result = Ok(());
+        shared.load_result.get_or_init(|| {
+            hook_result = (shared.on_first_load)(&load);
+            load
+        });
+        hook_result.map_err(|message| BootFailure {
+            kind: "load_hook".into(),
+            message,
+            traceback: None,
+        })?;
+    }
     runner
         .init()
         .await

@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::http::{AppState, Cors};
 use crate::interpreter;
 use crate::model_dir_tree;
-use crate::pool::{BootFailure, Pool};
+use crate::pool::{BootFailure, FirstLoadHook, Pool, PoolConfig};
 use crate::protocol::LoadParams;
 use crate::runner::LaunchSpec;
 use crate::runner_files;
@@ -67,13 +67,17 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
         scoring_timeout_ms: settings.scoring_timeout.as_millis() as u64,
     };
     let (boot_failures_tx, mut boot_failures) = mpsc::unbounded_channel();
+    let swagger = Arc::new(OnceLock::new());
     let pool = Pool::start(
-        launch,
-        load_params,
-        settings.worker_count,
-        settings.queue_limit,
-        settings.scoring_timeout,
-        boot_failures_tx.clone(),
+        PoolConfig {
+            launch,
+            load_params,
+            worker_count: settings.worker_count,
+            queue_limit: settings.queue_limit,
+            scoring_timeout: settings.scoring_timeout,
+            on_first_load: swagger_builder(&settings, swagger.clone()),
+        },
+        boot_failures_tx,
     );
     tracing::info!(target: "azmlinfsrv", "Scoring timeout is set to {}", settings.scoring_timeout.as_millis());
 
@@ -88,13 +92,8 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
         max_body_bytes: settings.max_body_bytes,
         queue_limit: settings.queue_limit,
         read_timeout: settings.read_timeout,
-        swagger: OnceLock::new(),
+        swagger,
     });
-    tokio::spawn(prepare_swagger(
-        state.clone(),
-        settings.clone(),
-        boot_failures_tx,
-    ));
 
     let stop_serving = CancellationToken::new();
     let connections = TaskTracker::new();
@@ -154,43 +153,33 @@ async fn bind(port: u16) -> Result<TcpListener, StartupError> {
     })
 }
 
-/// Builds the OpenAPI documents once the first runner has loaded the script; a broken
-/// user swagger file is a boot failure, as with the reference.
-async fn prepare_swagger(
-    state: Arc<AppState>,
-    settings: Settings,
-    boot_failures: mpsc::UnboundedSender<BootFailure>,
-) {
-    let load = loop {
-        if let Some(load) = state.pool.load_result() {
-            break load.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+/// Builds the OpenAPI documents as soon as the first runner has loaded the script
+/// (its schemas feed them), before any `init()` runs: so `/swagger.json` is ready
+/// whenever `GET /` is, and a broken user swagger file stops the start-up (exit 3),
+/// as with the reference.
+fn swagger_builder(
+    settings: &Settings,
+    documents: Arc<OnceLock<SwaggerDocuments>>,
+) -> FirstLoadHook {
     let service = ServiceDescription {
         service_name: settings.service.name.clone(),
         service_version: settings.service.version.clone(),
         path_prefix: settings.service.path_prefix.clone(),
     };
-    match SwaggerDocuments::build(
-        &service,
-        &ScriptSchemas::from_json(&load.schemas),
-        &settings.app_root,
-    ) {
-        Ok(documents) => {
-            for line in documents.startup_log() {
-                tracing::info!(target: "azmlinfsrv.swagger", "{line}");
-            }
-            let _ = state.swagger.set(documents);
+    let app_root = settings.app_root.clone();
+    Box::new(move |load| {
+        let built = SwaggerDocuments::build(
+            &service,
+            &ScriptSchemas::from_json(&load.schemas),
+            &app_root,
+        )
+        .map_err(|error| error.to_string())?;
+        for line in built.startup_log() {
+            tracing::info!(target: "azmlinfsrv.swagger", "{line}");
         }
-        Err(error) => {
-            let _ = boot_failures.send(BootFailure {
-                kind: "swagger".into(),
-                message: error.to_string(),
-                traceback: None,
-            });
-        }
-    }
+        let _ = documents.set(built);
+        Ok(())
+    })
 }
 
 /// The log a user needs when the script cannot start: what failed, Python's traceback,

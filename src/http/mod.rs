@@ -37,7 +37,7 @@ pub struct AppState {
     /// How long a client gets to send its headers, and then its body.
     pub read_timeout: Duration,
     /// Built once the script is loaded (its schemas feed the documents).
-    pub swagger: OnceLock<SwaggerDocuments>,
+    pub swagger: Arc<OnceLock<SwaggerDocuments>>,
 }
 
 impl AppState {

@@ -2,7 +2,7 @@
 //! everything else. One warp filter extracts the request; `dispatch` picks the handler.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::Stream;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -264,19 +264,9 @@ fn title_case(name: &str) -> String {
     out
 }
 
-/// How long `/swagger.json` waits for the documents of a script that is loaded: they
-/// are built right after the load, so a client that saw `GET /` healthy never gets 503.
-const SWAGGER_BUILD_WAIT: Duration = Duration::from_secs(2);
-
 async fn swagger(state: &AppState, method: &Method, query: &str) -> Response {
     if *method != Method::GET && *method != Method::HEAD {
         return router_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE);
-    }
-    if state.swagger.get().is_none() && state.pool.load_result().is_some() {
-        let deadline = Instant::now() + SWAGGER_BUILD_WAIT;
-        while state.swagger.get().is_none() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
     }
     let Some(documents) = state.swagger.get() else {
         return router_error(

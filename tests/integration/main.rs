@@ -3,6 +3,7 @@
 
 mod util;
 
+mod compat;
 mod foundation;
 mod lifecycle;
 mod runner_unit_tests;

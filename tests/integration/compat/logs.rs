@@ -1,0 +1,129 @@
+//! Logs on the Python side: `logging.json` (app root, else the script's folder) applied
+//! with dictConfig as the reference does, and `AZUREML_LOG_LEVEL` for the script's
+//! records.
+
+use std::time::Duration;
+
+use crate::check;
+use crate::util::{test_script, Launch, Scratch};
+
+/// A dictConfig that sends the probe's records to stderr in a format of its own, and
+/// nowhere else.
+const LOGGING_JSON: &str = r#"{
+  "version": 1,
+  "disable_existing_loggers": false,
+  "formatters": {"custom": {"format": "CUSTOM|%(levelname)s|%(name)s|%(message)s"}},
+  "handlers": {"err": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "custom", "level": "DEBUG"}},
+  "loggers": {"compat.probe": {"level": "DEBUG", "handlers": ["err"], "propagate": false}}
+}"#;
+
+fn probe_in(scratch: &Scratch, relative: &str) -> std::path::PathBuf {
+    let source = std::fs::read_to_string(test_script("compat_probe.py")).unwrap();
+    scratch.write(relative, &source)
+}
+
+#[test]
+fn logging_json_in_the_app_root_or_the_scripts_folder_configures_python_logging() {
+    let scratch = Scratch::new("logging-json");
+    let script = probe_in(&scratch, "scripts/score.py");
+    let app_config = scratch.write("app/logging.json", LOGGING_JSON);
+    let app = scratch.path.join("app");
+    let server = Launch::script(&script).cwd(&app).start();
+    let log = server.output.text();
+    check!(
+        server,
+        log.contains(&format!(
+            "Loaded logging config from {}",
+            app_config.display()
+        ))
+    );
+    check!(
+        server,
+        log.contains("CUSTOM|DEBUG|compat.probe|PROBE-DEBUG-FROM-INIT")
+            && log.contains("CUSTOM|WARNING|compat.probe|PROBE-WARNING-FROM-INIT"),
+        "the script's records take the logging.json route"
+    );
+    check!(
+        server,
+        !log.contains("compat.probe - PROBE-INFO-FROM-INIT"),
+        "propagate: false keeps them out of the server's format"
+    );
+    // The server's own lines keep their format.
+    check!(
+        server,
+        log.contains("azmlinfsrv.user_script - Users's init has completed successfully")
+    );
+    drop(server);
+
+    // Not in the app root: the one next to the script.
+    std::fs::remove_file(&app_config).unwrap();
+    let script_config = scratch.write("scripts/logging.json", LOGGING_JSON);
+    let server = Launch::script(&script).cwd(&app).start();
+    let log = server.output.text();
+    check!(
+        server,
+        log.contains(&format!(
+            "Loaded logging config from {}",
+            script_config.display()
+        ))
+    );
+    check!(
+        server,
+        log.contains("CUSTOM|INFO|compat.probe|PROBE-INFO-FROM-INIT")
+    );
+    drop(server);
+
+    // A logging.json that dictConfig refuses stops the start, naming the file's problem.
+    std::fs::write(
+        &script_config,
+        r#"{"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}"#,
+    )
+    .unwrap();
+    let mut server = Launch::script(&script).cwd(&app).spawn();
+    let status = server.wait_exit(Duration::from_secs(30));
+    check!(
+        server,
+        status.is_some_and(|s| !s.success()),
+        "exit {status:?}"
+    );
+    check!(server, server.output.text().contains("logging.json"));
+}
+
+#[test]
+fn azureml_log_level_sets_the_level_of_the_scripts_records() {
+    let script = test_script("compat_probe.py");
+    let server = Launch::script(&script).start();
+    let log = server.output.text();
+    check!(
+        server,
+        log.contains("I [") && log.contains("compat.probe - PROBE-INFO-FROM-INIT"),
+        "INFO by default"
+    );
+    check!(server, !log.contains("PROBE-DEBUG-FROM-INIT"));
+    drop(server);
+
+    let server = Launch::script(&script)
+        .env("AZUREML_LOG_LEVEL", "WARNING")
+        .start();
+    let log = server.output.text();
+    check!(
+        server,
+        log.contains("W [") && log.contains("compat.probe - PROBE-WARNING-FROM-INIT")
+    );
+    check!(server, !log.contains("PROBE-INFO-FROM-INIT"));
+    let seen = server.post("/score", r#"{"case": "environment"}"#).json();
+    check!(server, seen["root_level"] == 30, "{seen}");
+    drop(server);
+
+    let server = Launch::script(&script)
+        .env("AZUREML_LOG_LEVEL", "debug")
+        .start();
+    check!(
+        server,
+        server.output.text().contains("D [")
+            && server
+                .output
+                .text()
+                .contains("compat.probe - PROBE-DEBUG-FROM-INIT")
+    );
+}

@@ -1,0 +1,189 @@
+//! What run() returns, as the client gets it: JSON text byte for byte as `json.dumps`
+//! writes it, generator bodies streamed chunk by chunk, and failures after run().
+
+use std::time::{Duration, Instant};
+
+use super::{flask_env, in_venv, plain_env, raw_connection, read_until, schema_env, send_raw};
+use crate::check;
+use crate::util::{parse_response, test_script, Launch, Server};
+
+fn body_of(server: &Server, case: &str) -> (u16, String) {
+    let response = server.request(
+        "POST",
+        "/score",
+        &[("Content-Type", "application/json")],
+        format!(r#"{{"case": "{case}"}}"#).as_bytes(),
+    );
+    (response.status, response.text())
+}
+
+#[test]
+fn results_are_encoded_exactly_like_json_dumps() {
+    // numpy is there so that the script can convert its scalars itself.
+    let server = in_venv(
+        Launch::script(&test_script("compat_outputs.py")),
+        &schema_env(),
+    )
+    .start();
+    let cases = [
+        (
+            "special_floats",
+            r#"{"nan": NaN, "inf": Infinity, "ninf": -Infinity, "tenth": 0.1, "small": 1e-07, "big": 1180591620717411303424}"#,
+        ),
+        (
+            "non_ascii",
+            r#"{"text": "caf\u00e9 \u2615 \u65e5\u672c \ud83d\ude00", "ctrl": "tab\tquote\"back\\slash\n"}"#,
+        ),
+        (
+            "nested",
+            r#"{"list": [1, 2.5, null, true, false, {"deep": [[], {}]}], "tuple": [1, "two"], "3": "int key"}"#,
+        ),
+        (
+            "numpy_converted",
+            r#"{"float32": 0.10000000149011612, "int64": 7, "array": [0, 1, 2], "matrix": [[1.5, NaN], [Infinity, -0.0]], "bool": true}"#,
+        ),
+        ("none", "{}"),
+    ];
+    for (case, expected) in cases {
+        let (status, body) = body_of(&server, case);
+        check!(server, status == 200, "{case}: status {status}: {body}");
+        check!(
+            server,
+            body == expected,
+            "{case}:\n got      {body}\n expected {expected}"
+        );
+    }
+    // A numpy scalar the script forgot to convert cannot be encoded: the internal 500.
+    let unconverted = server.request(
+        "POST",
+        "/score",
+        &[("Content-Type", "application/json")],
+        br#"{"case": "numpy_unconverted"}"#,
+    );
+    check!(server, unconverted.status == 500);
+    check!(
+        server,
+        unconverted.json()["message"]
+            == "An unexpected internal error occurred. Check the logs for more info."
+    );
+    check!(
+        server,
+        unconverted.header("x-ms-run-function-failed") == Some("False")
+    );
+    check!(
+        server,
+        server
+            .output
+            .wait_for("is not JSON serializable", Duration::from_secs(5)),
+        "the encoding error is logged"
+    );
+}
+
+/// One streamed request: the raw bytes, when the first part arrived, when the last did.
+fn stream(server: &Server, query: &str) -> (Vec<u8>, Duration, Duration) {
+    let mut connection = raw_connection(server.port);
+    let started = Instant::now();
+    send_raw(
+        &mut connection,
+        &format!("GET /score?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    );
+    let mut raw = Vec::new();
+    let got_first = read_until(&mut connection, &mut raw, b"part 0\n");
+    check!(
+        server,
+        got_first,
+        "no first part: {}",
+        String::from_utf8_lossy(&raw)
+    );
+    let first_after = started.elapsed();
+    read_until(&mut connection, &mut raw, b"\0never\0");
+    (raw, first_after, started.elapsed())
+}
+
+fn check_streaming(server: &Server) {
+    let (raw, first_after, total) = stream(server, "parts=3&pause=0.6");
+    let head = String::from_utf8_lossy(&raw[..raw.len().min(1024)]).to_ascii_lowercase();
+    check!(
+        server,
+        head.contains("transfer-encoding: chunked") && !head.contains("content-length"),
+        "a streamed body is chunked: {head}"
+    );
+    check!(
+        server,
+        first_after < Duration::from_millis(500) && total >= Duration::from_millis(1100),
+        "the first part must leave before the generator ends: first after {first_after:?}, all after {total:?}"
+    );
+    let response = parse_response(&raw, false).expect("a response");
+    check!(server, response.status == 200);
+    check!(
+        server,
+        response.body == b"part 0\npart 1\npart 2\nbinary-tail:\x00\xff",
+        "body {:?}",
+        String::from_utf8_lossy(&response.body)
+    );
+    check!(
+        server,
+        response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain"))
+    );
+    check!(
+        server,
+        server
+            .output
+            .wait_for("GET /score 200 ", Duration::from_secs(5))
+    );
+    let log = server.output.text();
+    let access = log
+        .lines()
+        .find(|line| line.contains("GET /score 200 "))
+        .unwrap_or("");
+    check!(
+        server,
+        access.ends_with("ms N/A"),
+        "the access log shows N/A for a streamed length: {access:?}"
+    );
+
+    // A generator that fails half-way cuts the body: the client must not take the
+    // truncated body for a complete one.
+    let (raw, _, _) = stream(server, "parts=4&pause=0&fail=1");
+    check!(
+        server,
+        !raw.ends_with(b"0\r\n\r\n"),
+        "a failed stream must not end like a complete chunked body: {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    check!(
+        server,
+        server.output.wait_for(
+            "the body generator failed on purpose",
+            Duration::from_secs(5)
+        )
+    );
+    let after = server.get("/score?parts=1");
+    check!(
+        server,
+        after.status == 200 && after.body == b"part 0\nbinary-tail:\x00\xff",
+        "the runner keeps serving after a failed stream"
+    );
+}
+
+#[test]
+fn generator_bodies_are_streamed_chunk_by_chunk_without_flask() {
+    let server = in_venv(
+        Launch::script(&test_script("compat_streaming.py")),
+        &plain_env(),
+    )
+    .start();
+    check_streaming(&server);
+}
+
+#[test]
+fn generator_bodies_are_streamed_chunk_by_chunk_with_flask() {
+    let server = in_venv(
+        Launch::script(&test_script("compat_streaming.py")),
+        &flask_env(),
+    )
+    .start();
+    check_streaming(&server);
+}

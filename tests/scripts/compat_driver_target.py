@@ -1,0 +1,9 @@
+# The score script behind compat_driver.py.
+
+
+def init():
+    print("TARGET-INIT-RAN")
+
+
+def run(data):
+    return {"from": "target", "data": data}

@@ -1,8 +1,11 @@
 //! The contract's log line format, shared by the server's own events and the records
-//! that runners send: `2022-12-24 07:37:53,318 I [pid] logger - message`.
+//! that runners send: `2022-12-24 07:37:53,318 I [pid] logger - message`. All lines go
+//! through one writer thread, in order, so that logging never blocks a request on a
+//! slow terminal or pipe and many lines leave in one write under load.
 
 use std::fmt;
 use std::io::Write;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{Event, Level, Subscriber};
@@ -15,7 +18,7 @@ use tracing_subscriber::registry::LookupSpan;
 pub fn install(level: Level) {
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stdout)
+        .with_writer(LineWriter::default)
         .event_format(ContractFormat)
         .finish();
     // A second install (tests that start several servers in-process) keeps the first.
@@ -37,26 +40,103 @@ pub fn level_from_name(name: &str) -> Level {
 /// in the same format and to the same stream as the server's own events.
 pub fn write_runner_record(time_secs: f64, level: &str, pid: u32, logger: &str, message: &str) {
     let line = format_line(time_secs, level_letter(level), pid, logger, message);
-    let mut stdout = std::io::stdout().lock();
-    // A closed stdout (the operator piped us into `head`) must not take the server down.
-    let _ = stdout.write_all(line.as_bytes());
+    output().send(Output::Text(line.into_bytes()));
 }
 
 /// Writes a line that a runner printed to its stderr, as it is: tracebacks printed by
 /// libraries and `print(..., file=sys.stderr)` keep their own shape.
 pub fn write_runner_stderr(line: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(line.as_bytes());
+    let mut bytes = line.as_bytes().to_vec();
     if !line.ends_with('\n') {
-        let _ = stdout.write_all(b"\n");
+        bytes.push(b'\n');
+    }
+    output().send(Output::Text(bytes));
+}
+
+/// Prints start-up text (banner, settings block) unformatted.
+pub fn print_plain(text: &str) {
+    output().send(Output::Text(text.as_bytes().to_vec()));
+}
+
+/// Waits (briefly) until everything logged so far is written: call before exiting.
+pub fn flush() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    output().send(Output::Flush(done_tx));
+    let _ = done_rx.recv_timeout(std::time::Duration::from_secs(2));
+}
+
+enum Output {
+    Text(Vec<u8>),
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// The sending side of the writer thread.
+struct LogOutput {
+    lines: std::sync::mpsc::Sender<Output>,
+}
+
+impl LogOutput {
+    fn send(&self, output: Output) {
+        let _ = self.lines.send(output);
     }
 }
 
-/// Prints start-up text (banner, settings block) straight to stdout, unformatted.
-pub fn print_plain(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+fn output() -> &'static LogOutput {
+    static OUTPUT: OnceLock<LogOutput> = OnceLock::new();
+    OUTPUT.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let _ = std::thread::Builder::new()
+            .name("azmlinfsrv-log".into())
+            .spawn(move || write_lines(receiver));
+        LogOutput { lines: sender }
+    })
+}
+
+/// The writer thread: writes what is queued, and flushes whenever the queue is empty.
+fn write_lines(receiver: std::sync::mpsc::Receiver<Output>) {
+    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    while let Ok(first) = receiver.recv() {
+        let mut next = Some(first);
+        while let Some(output) = next.take() {
+            match output {
+                // A closed stdout (piped into `head`) must not take the server down.
+                Output::Text(bytes) => {
+                    let _ = stdout.write_all(&bytes);
+                }
+                Output::Flush(done) => {
+                    let _ = stdout.flush();
+                    let _ = done.send(());
+                }
+            }
+            next = receiver.try_recv().ok();
+        }
+        let _ = stdout.flush();
+    }
+}
+
+/// Collects one formatted `tracing` event and queues it whole when dropped.
+#[derive(Default)]
+struct LineWriter {
+    bytes: Vec<u8>,
+}
+
+impl Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if !self.bytes.is_empty() {
+            output().send(Output::Text(std::mem::take(&mut self.bytes)));
+        }
+    }
 }
 
 /// The first letter of a Python level name, as the reference's `%(levelname).1s`.

@@ -45,6 +45,7 @@ fn main() {
         Err(error) => {
             logging::install(tracing::Level::INFO);
             tracing::error!(target: "azmlinfsrv", "{}", error.message);
+            logging::flush();
             std::process::exit(error.exit_code);
         }
     };
@@ -56,6 +57,7 @@ fn main() {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(target: "azmlinfsrv", "Cannot start the async runtime: {error}");
+            logging::flush();
             std::process::exit(1);
         }
     };
@@ -68,6 +70,7 @@ fn main() {
     };
     // Runners are killed on drop; do not wait for stray blocking tasks.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    logging::flush();
     std::process::exit(exit_code);
 }
 

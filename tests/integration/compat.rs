@@ -9,6 +9,7 @@ mod inputs;
 mod logs;
 mod openapi;
 mod outputs;
+mod startup;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

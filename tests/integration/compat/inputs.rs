@@ -270,6 +270,34 @@ fn input_schema_converts_numpy_and_pandas_types_and_passes_request_headers() {
         server,
         not_json.json()["message"] == "Expects Content-Type to be application/json"
     );
+    for (body, message) in [
+        (
+            &b"{\"matrix\": "[..],
+            "POST body could not be decoded as JSON: ",
+        ),
+        (&b""[..], "POST body is empty. Expecting a JSON dictionary."),
+        (
+            &b"[[1.0, 2.0]]"[..],
+            "POST body should be a JSON dictionary.",
+        ),
+    ] {
+        let refused = server.request(
+            "POST",
+            "/score",
+            &[("Content-Type", "application/json; charset=utf-8")],
+            body,
+        );
+        check!(
+            server,
+            refused.status == 400
+                && refused.json()["message"]
+                    .as_str()
+                    .is_some_and(|text| text.starts_with(message)),
+            "{} {}",
+            refused.status,
+            refused.text()
+        );
+    }
     // A value the numpy type cannot take fails inside the decorator: the script's 500.
     let wrong_type = server.request(
         "POST",
@@ -385,5 +413,54 @@ fn driver_module_run_is_called_and_the_drivers_init_runs() {
             target.display()
         )),
         "the log names both scripts"
+    );
+}
+
+#[test]
+fn the_servers_aml_modules_win_over_installed_ones_and_both_names_work() {
+    let scratch = Scratch::new("contrib-twins");
+    let refuse = "raise ImportError('the installed package must not be used for this module')\n";
+    for module in [
+        "azureml/contrib/services/aml_request.py",
+        "azureml/contrib/services/aml_response.py",
+        "azureml_inference_server_http/api/aml_request.py",
+        "azureml_inference_server_http/api/aml_response.py",
+    ] {
+        scratch.write(module, refuse);
+    }
+    for package in [
+        "azureml/__init__.py",
+        "azureml/contrib/__init__.py",
+        "azureml/contrib/services/__init__.py",
+        "azureml_inference_server_http/__init__.py",
+        "azureml_inference_server_http/api/__init__.py",
+    ] {
+        scratch.write(package, "");
+    }
+    scratch.write(
+        "azureml/contrib/services/sibling.py",
+        "VALUE = 'a real module next to the provided ones'\n",
+    );
+    let script = scratch.write(
+        "score.py",
+        "from azureml_inference_server_http.api.aml_request import rawhttp\n\
+         from azureml_inference_server_http.api.aml_response import AMLResponse as TwinResponse\n\
+         from azureml.contrib.services.aml_request import rawhttp as contrib_rawhttp\n\
+         from azureml.contrib.services.aml_response import AMLResponse\n\
+         from azureml.contrib.services import sibling\n\n\
+         def init():\n    pass\n\n\
+         @rawhttp\ndef run(request):\n\
+         \x20   same = rawhttp is contrib_rawhttp and AMLResponse is TwinResponse\n\
+         \x20   return AMLResponse(sibling.VALUE + (' / same' if same else ' / different'), 200)\n",
+    );
+    let server = in_venv(Launch::script(&script), &plain_env()).start();
+    let response = server.get("/score");
+    check!(
+        server,
+        response.status == 200
+            && response.text() == "a real module next to the provided ones / same",
+        "{} {}",
+        response.status,
+        response.text()
     );
 }

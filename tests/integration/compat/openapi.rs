@@ -106,3 +106,48 @@ fn swagger_documents_are_valid_openapi() {
         "every document checked:\n{report}"
     );
 }
+
+#[test]
+fn swagger_files_in_the_app_root_replace_the_generated_documents() {
+    let scratch = Scratch::new("user-swagger");
+    let script = scratch.write(
+        "score.py",
+        "def init():\n    pass\n\n\ndef run(data):\n    return data\n",
+    );
+    let user_v2 =
+        r#"{"swagger": "2.0", "info": {"title": "user v2", "version": "7"}, "paths": {}}"#;
+    let user_v3 =
+        r#"{"openapi": "3.0.1", "info": {"title": "user v3", "version": "7"}, "paths": {}}"#;
+    scratch.write("swagger.json", user_v2);
+    scratch.write("swagger3.json", user_v3);
+    let server = Launch::script(&script).start();
+    for (query, title) in [
+        ("", "user v2"),
+        ("?version=2", "user v2"),
+        ("?version=3", "user v3"),
+        ("?version=3.1", "ML service"),
+    ] {
+        let response = server.get(&format!("/swagger.json{query}"));
+        check!(
+            server,
+            response.status == 200 && response.json()["info"]["title"] == title,
+            "{query}: {} {}",
+            response.status,
+            response.text()
+        );
+    }
+    let unknown = server.get("/swagger.json?version=7");
+    check!(server, unknown.status == 404);
+    check!(
+        server,
+        unknown.json()["message"]
+            == "Swagger version [7] is not valid. Supported versions: [2, 3, 3.1]."
+    );
+    check!(
+        server,
+        server
+            .output
+            .wait_for("GET /swagger.json 404 ", std::time::Duration::from_secs(5)),
+        "swagger requests are in the access log"
+    );
+}

@@ -1,0 +1,194 @@
+//! Start-up as users see it: the `Server Settings` block in the contract's order, the
+//! flags that feed it, what the script finds in its environment, the separate health
+//! port, and the routes while `init()` is still running.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::check;
+use crate::util::{test_script, try_request, Launch, Scratch};
+
+const VALID_KEY: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+#[test]
+fn server_settings_block_lists_every_setting_in_the_contract_order() {
+    let scratch = Scratch::new("banner");
+    let health_port = crate::util::free_port();
+    let server = Launch::script(&test_script("compat_probe.py"))
+        .arg("--model_dir")
+        .arg(scratch.path.display().to_string())
+        .arg("--worker_count")
+        .arg("2")
+        .arg("--appinsights_instrumentation_key")
+        .arg(VALID_KEY)
+        .arg("--access_control_allow_origins")
+        .arg("http://a.example, http://b.example")
+        .arg("--health_port")
+        .arg(health_port.to_string())
+        .env("SEPERATE_HEALTH_ENDPOINT", "true")
+        .env("WORKER_TIMEOUT", "120")
+        .env("SERVICE_NAME", "seen-by-the-script")
+        .start();
+    let log = server.output.text();
+    let script = test_script("compat_probe.py");
+    let expected = [
+        format!("Entry Script Name: {}", script.display()),
+        format!("Model Directory: {}", scratch.path.display()),
+        "Config File: None".to_string(),
+        "Worker Count: 2".to_string(),
+        "Worker Timeout (seconds): 120".to_string(),
+        format!("Server Port: {}", server.port),
+        format!("Health Port: {health_port}"),
+        "Application Insights Enabled: true".to_string(),
+        "Application Insights Key: AppInsights key provided".to_string(),
+        concat!(
+            "Inferencing HTTP server version: azmlinfsrv/",
+            env!("CARGO_PKG_VERSION")
+        )
+        .to_string(),
+        "CORS for the specified origins: Enabling CORS for http://a.example, http://b.example"
+            .to_string(),
+        "Create dedicated endpoint for health: true".to_string(),
+    ];
+    let block = log
+        .split("Server Settings\n---------------\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or("");
+    let lines: Vec<&str> = block.lines().collect();
+    check!(
+        server,
+        lines == expected.iter().map(String::as_str).collect::<Vec<_>>(),
+        "Server Settings block:\n{block}"
+    );
+    check!(
+        server,
+        log.contains("Valid Application Insights instrumentation key provided.")
+    );
+    check!(
+        server,
+        !log.contains(VALID_KEY),
+        "the key itself is never logged"
+    );
+    check!(
+        server,
+        !log.contains("'AZUREML_MODEL_DIR' has not been set")
+    );
+    check!(
+        server,
+        log.contains(&format!("Liveness Probe: GET   127.0.0.1:{health_port}/"))
+    );
+
+    // The health port serves the whole app, as with the reference.
+    let health = try_request(health_port, "GET", "/", &[], b"").expect("health port");
+    check!(server, health.status == 200 && health.text() == "Healthy");
+    let scored = try_request(
+        health_port,
+        "POST",
+        "/score",
+        &[],
+        br#"{"case": "environment"}"#,
+    )
+    .expect("score on the health port");
+    check!(server, scored.status == 200);
+
+    // What the script finds in os.environ.
+    let seen: Value = scored.json();
+    let env = &seen["env"];
+    check!(
+        server,
+        env["AZUREML_MODEL_DIR"] == scratch.path.display().to_string(),
+        "{env}"
+    );
+    check!(server, env["WORKER_COUNT"] == "2", "{env}");
+    check!(
+        server,
+        env["SERVER_PORT"].as_str() == Some(server.port.to_string().as_str()),
+        "{env}"
+    );
+    check!(
+        server,
+        env["HEALTH_PORT"].as_str() == Some(health_port.to_string().as_str()),
+        "{env}"
+    );
+    check!(server, env["AML_APP_INSIGHTS_ENABLED"] == "true", "{env}");
+    check!(
+        server,
+        env["AML_CORS_ORIGINS"] == "http://a.example, http://b.example",
+        "{env}"
+    );
+    check!(server, env["SERVICE_NAME"] == "seen-by-the-script", "{env}");
+    check!(server, env["WORKER_TIMEOUT"] == "120", "{env}");
+    check!(
+        server,
+        env["AZUREML_ENTRY_SCRIPT"] == script.display().to_string(),
+        "{env}"
+    );
+}
+
+#[test]
+fn an_unset_model_dir_is_pointed_out() {
+    let server = Launch::script(&test_script("compat_probe.py")).start();
+    let log = server.output.text();
+    check!(
+        server,
+        log.contains(
+            "The environment variable 'AZUREML_MODEL_DIR' has not been set.\nUse the --model_dir command line argument to set it."
+        )
+    );
+    check!(server, log.contains("Model Directory: None"));
+    check!(
+        server,
+        log.contains("Health Port: ") && log.contains("Create dedicated endpoint for health: None")
+    );
+}
+
+#[test]
+fn while_init_runs_liveness_says_503_and_score_requests_wait() {
+    let scratch = Scratch::new("slow-init");
+    let script = scratch.write(
+        "slow_init.py",
+        "import time\n\n\ndef init():\n    time.sleep(2)\n\n\ndef run(data):\n    return {'ok': True}\n",
+    );
+    let mut server = Launch::script(&script).spawn();
+    check!(
+        server,
+        server
+            .output
+            .wait_for("Invoking user's init function", Duration::from_secs(30))
+    );
+    let port = server.port;
+    let early = try_request(port, "GET", "/", &[], b"").expect("GET / during init");
+    check!(
+        server,
+        early.status == 503 && early.header("content-type") == Some("application/json"),
+        "{} {}",
+        early.status,
+        early.text()
+    );
+    check!(
+        server,
+        early.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("init()")),
+        "{}",
+        early.text()
+    );
+    let started = Instant::now();
+    let waiting = std::thread::spawn(move || try_request(port, "POST", "/score", &[], b"x"));
+    let scored = waiting.join().unwrap().expect("POST /score during init");
+    check!(
+        server,
+        scored.status == 200 && scored.text() == r#"{"ok": true}"#,
+        "{} {}",
+        scored.status,
+        scored.text()
+    );
+    check!(
+        server,
+        started.elapsed() > Duration::from_millis(500),
+        "the request waited for init()"
+    );
+    server.wait_ready();
+}

@@ -32,6 +32,7 @@ pub struct ScoreRequest {
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub request_id: String,
+    pub remote_addr: Option<String>,
     pub body: Bytes,
 }
 
@@ -436,6 +437,7 @@ async fn send_job(
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect(),
         request_id: &request.request_id,
+        remote_addr: request.remote_addr.as_deref(),
     };
     match runner.send_score(&params, &request.body).await {
         Ok(pending) => {

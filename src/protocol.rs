@@ -145,6 +145,9 @@ pub struct ScoreParams<'a> {
     pub query: &'a str,
     pub headers: Vec<(&'a str, &'a str)>,
     pub request_id: &'a str,
+    /// The client's IP address, for `request.remote_addr` in `@rawhttp` scripts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<&'a str>,
 }
 
 /// `score` result; the body is the payload, or `chunk` frames when `streaming`.

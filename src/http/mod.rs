@@ -26,6 +26,10 @@ use crate::swagger::SwaggerDocuments;
 /// The most a request's head (request line plus headers) may take up.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
+/// The client's address, put on every request by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddress(pub std::net::SocketAddr);
+
 /// What the handlers share.
 pub struct AppState {
     pub pool: Pool,
@@ -59,7 +63,7 @@ pub async fn serve(
     let read_timeout = state.read_timeout;
     let service = warp::service(routes::app(state));
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(err) => {
@@ -72,7 +76,13 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(service.clone());
+        let service = service.clone();
+        // Each request learns its client's address (for `request.remote_addr`).
+        let service =
+            hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(PeerAddress(peer));
+                tower_service::Service::call(&mut service.clone(), request)
+            });
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

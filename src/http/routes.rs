@@ -1,6 +1,7 @@
 //! The routes: `/` (liveness), `/score`, `/swagger.json`, and the JSON 404/405 for
 //! everything else. One warp filter extracts the request; `dispatch` picks the handler.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +17,7 @@ use super::replies::{
     CONTENT_TYPE_JSON, METHOD_NOT_ALLOWED_MESSAGE, NOT_FOUND_MESSAGE,
 };
 use super::request_ids::{insert_if_nonempty, RequestIds};
-use super::{score, AppState};
+use super::{score, AppState, PeerAddress};
 use crate::pool::ScoreRequest;
 use crate::protocol::InputMode;
 
@@ -30,10 +31,20 @@ pub fn app(
         .and(raw_query)
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
-        .then(move |method, path: FullPath, query, headers, body| {
-            let state = state.clone();
-            async move { dispatch(&state, method, path.as_str(), query, headers, body).await }
-        })
+        .and(warp::ext::optional::<PeerAddress>())
+        .then(
+            move |method, path: FullPath, query, headers, body, peer: Option<PeerAddress>| {
+                let state = state.clone();
+                let request = RequestHead {
+                    method,
+                    path: path.as_str().to_string(),
+                    query,
+                    headers,
+                    peer: peer.map(|PeerAddress(address)| address),
+                };
+                async move { dispatch(&state, request, body).await }
+            },
+        )
         .recover(|_| async {
             Ok::<Response, std::convert::Infallible>(json_message(
                 StatusCode::BAD_REQUEST,
@@ -44,20 +55,30 @@ pub fn app(
 }
 
 /// Routes one request and adds the headers every answer carries.
-async fn dispatch<S, B>(
-    state: &AppState,
+/// Everything about a request but its body.
+struct RequestHead {
     method: Method,
-    path: &str,
+    path: String,
     query: String,
     headers: HeaderMap,
-    body: S,
-) -> Response
+    peer: Option<SocketAddr>,
+}
+
+async fn dispatch<S, B>(state: &AppState, request: RequestHead, body: S) -> Response
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: bytes::Buf,
 {
     let started = Instant::now();
-    let ids = match RequestIds::from_headers(&headers) {
+    let RequestHead {
+        method,
+        path,
+        query,
+        headers,
+        ..
+    } = &request;
+    let (method, path) = (method.clone(), path.as_str());
+    let ids = match RequestIds::from_headers(headers) {
         Ok(ids) => ids,
         Err(too_long) => {
             let mut response = json_message(
@@ -78,8 +99,8 @@ where
     let is_known_route = matches!(path, "/" | "/score" | "/swagger.json");
     let mut response = match path {
         "/" => liveness(state, &method),
-        "/score" => score_route(state, &method, path, query, &headers, body, &ids).await,
-        "/swagger.json" => swagger(state, &method, &query).await,
+        "/score" => score_route(state, &request, body, &ids).await,
+        "/swagger.json" => swagger(state, &method, query).await,
         READINESS_PATH => readiness(state, &method),
         _ => router_error(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE),
     };
@@ -87,7 +108,7 @@ where
     ids.apply(response_headers);
     state.add_server_version(response_headers);
     if is_known_route && response.status() != StatusCode::METHOD_NOT_ALLOWED {
-        state.cors.apply(&method, &headers, response.headers_mut());
+        state.cors.apply(&method, headers, response.headers_mut());
     }
     if path != "/" && is_known_route {
         log_access(
@@ -157,10 +178,7 @@ fn liveness(state: &AppState, method: &Method) -> Response {
 
 async fn score_route<S, B>(
     state: &AppState,
-    method: &Method,
-    path: &str,
-    query: String,
-    headers: &HeaderMap,
+    request: &RequestHead,
     body: S,
     ids: &RequestIds,
 ) -> Response
@@ -168,6 +186,13 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: bytes::Buf,
 {
+    let RequestHead {
+        method,
+        path,
+        query,
+        headers,
+        peer,
+    } = request;
     // With @rawhttp every method that reaches /score goes to run(), as in the reference.
     let is_rawhttp = state.pool.input_mode() == Some(InputMode::Rawhttp);
     match *method {
@@ -226,7 +251,7 @@ where
     let request = ScoreRequest {
         method: method.as_str().to_string(),
         path: path.to_string(),
-        query,
+        query: query.clone(),
         headers: headers
             .iter()
             .map(|(name, value)| {
@@ -237,6 +262,7 @@ where
             })
             .collect(),
         request_id: ids.request_id.clone(),
+        remote_addr: peer.map(|address| address.ip().to_string()),
         body,
     };
     score::respond(

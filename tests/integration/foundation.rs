@@ -332,3 +332,14 @@ fn a_port_in_use_is_refused_and_the_first_server_keeps_serving() {
     );
     check!(first, first.post("/score", "still here").status == 200);
 }
+
+#[test]
+fn rawhttp_requests_carry_the_client_address() {
+    let server = Launch::script(&test_script("rawhttp_remote_addr.py")).start();
+    let answer = server.post("/score", "").json();
+    check!(
+        server,
+        answer == serde_json::json!({"remote_addr": "127.0.0.1"}),
+        "{answer}"
+    );
+}

@@ -19,6 +19,8 @@ mod model_dir_tree;
 mod platform;
 mod pool;
 mod protocol;
+#[cfg(test)]
+mod protocol_frames;
 mod runner;
 mod runner_files;
 mod server;

@@ -27,7 +27,7 @@ pub async fn respond(
         ScoreOutcome::Answered { result, body } => {
             let mut response = match body {
                 ReplyBody::Full(bytes) => Response::new(bytes.into()),
-                ReplyBody::Stream(chunks) => warp::reply::stream(ChunkStream(chunks)).into_response(),
+                ReplyBody::Stream(chunks) => warp::reply::stream(ChunkStream::new(chunks)).into_response(),
             };
             *response.status_mut() = StatusCode::from_u16(result.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let headers = response.headers_mut();
@@ -106,14 +106,39 @@ fn unavailable(message: &str, retry_after_secs: &'static str) -> Response {
 }
 
 /// A streamed `run()` body as an HTTP body stream; a generator failure cuts the body.
-struct ChunkStream(BodyStream);
+///
+/// hyper drops the connection at once when a body fails, losing the head and the chunks
+/// still in its write buffer: the client would see no answer at all. So the failure is
+/// held back for one poll, in which hyper flushes what the generator produced; the
+/// client then sees the status and those chunks, and a chunked body that never ends.
+struct ChunkStream {
+    chunks: BodyStream,
+    failure: Option<std::io::Error>,
+}
+
+impl ChunkStream {
+    fn new(chunks: BodyStream) -> Self {
+        ChunkStream {
+            chunks,
+            failure: None,
+        }
+    }
+}
 
 impl futures_util::Stream for ChunkStream {
     type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0
-            .poll_recv(cx)
-            .map(|item| item.map(|chunk| chunk.map_err(std::io::Error::other)))
+        if let Some(failure) = self.failure.take() {
+            return Poll::Ready(Some(Err(failure)));
+        }
+        match self.chunks.poll_recv(cx) {
+            Poll::Ready(Some(Err(reason))) => {
+                self.failure = Some(std::io::Error::other(reason));
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => other.map(|item| item.map(|chunk| chunk.map_err(std::io::Error::other))),
+        }
     }
 }

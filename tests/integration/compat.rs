@@ -16,7 +16,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::util::{venv, Launch};
+use crate::util::{venv, Launch, Server};
 
 /// A venv with nothing installed: Flask, werkzeug, inference-schema absent.
 pub fn plain_env() -> PathBuf {
@@ -41,6 +41,16 @@ pub fn openapi_env() -> PathBuf {
 /// Runs the script's Python from `venv_dir`, as an activated virtualenv would.
 pub fn in_venv(launch: Launch, venv_dir: &std::path::Path) -> Launch {
     launch.env("VIRTUAL_ENV", venv_dir.display().to_string())
+}
+
+/// The server's output once the start-up lines are all in: log lines travel through
+/// the server's writer thread and our reader thread, so they trail `GET /` turning 200.
+pub fn startup_log(server: &Server) -> String {
+    server.output.wait_for(
+        "Users's init has completed successfully",
+        Duration::from_secs(10),
+    );
+    server.output.text()
 }
 
 /// A request sent by hand on a connection the caller keeps, for what the harness's

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{in_venv, plain_env};
+use super::{in_venv, plain_env, startup_log};
 use crate::check;
 use crate::util::{test_script, Launch, Scratch, Server};
 
@@ -77,7 +77,7 @@ fn every_config_file_key_takes_effect() {
     let server = config_only(&config, &app)
         .env("AML_APP_ROOT", app.display().to_string())
         .start();
-    let log = server.output.text();
+    let log = startup_log(&server);
 
     // AZUREML_ENTRY_SCRIPT, relative to the app root.
     let script = app.join("code/score.py");
@@ -209,7 +209,7 @@ fn config_json_is_found_in_the_app_root_then_in_the_scripts_folder() {
     );
     check!(
         server,
-        server.output.text().contains(&format!(
+        startup_log(&server).contains(&format!(
             "Loaded the config file {}",
             script_config.display()
         ))
@@ -232,7 +232,7 @@ fn environment_wins_over_the_config_file_and_the_command_line_over_both() {
         .env("SCORING_TIMEOUT_MS", "2000")
         .env("AML_CORS_ORIGINS", "http://env.example")
         .start();
-    let log = server.output.text();
+    let log = startup_log(&server);
     check!(server, log.contains("Scoring timeout is set to 2000"));
     check!(
         server,
@@ -363,7 +363,7 @@ fn debug_port_connects_to_the_debugger_before_the_script_loads() {
         "{}",
         calls.text()
     );
-    check!(server, server.output.text().contains("DEBUGGING mode"));
+    check!(server, startup_log(&server).contains("DEBUGGING mode"));
     drop(server);
 
     // Without debugpy in the environment, the server says what is missing.
@@ -391,7 +391,7 @@ fn scoring_timeout_cannot_be_swallowed_and_worker_timeout_kills_nothing() {
         .start();
     check!(
         server,
-        server.output.text().contains("Worker Timeout (seconds): 1")
+        startup_log(&server).contains("Worker Timeout (seconds): 1")
     );
     // `except Exception` in run() does not catch the scoring timeout.
     let started = Instant::now();

@@ -2,7 +2,7 @@
 //! and keep-alive, which we support where the reference closes every connection.
 
 use crate::check;
-use crate::compat::{raw_connection, read_until_count, send_raw};
+use crate::compat::{raw_connection, read_until_count, send_raw, startup_log};
 use crate::util::{test_script, Launch, Response, Server};
 
 const SERVER_VERSION: &str = concat!("azmlinfsrv/", env!("CARGO_PKG_VERSION"));
@@ -42,7 +42,7 @@ fn server_version_header_is_sent_unless_switched_off() {
         seen["env"]["HTTP_X_MS_SERVER_VERSION"] == SERVER_VERSION,
         "{seen}"
     );
-    let log = server.output.text();
+    let log = startup_log(&server);
     check!(
         server,
         log.contains(concat!(
@@ -142,10 +142,10 @@ fn request_ids_are_made_echoed_and_limited() {
     );
     check!(
         server,
-        server
-            .output
-            .text()
-            .contains("x-ms-request-id header is deprecated"),
+        server.output.wait_for(
+            "x-ms-request-id header is deprecated",
+            std::time::Duration::from_secs(5)
+        ),
         "the legacy header is warned about"
     );
 
@@ -182,7 +182,7 @@ fn cors_answers_allowed_origins_only() {
         .start();
     check!(
         server,
-        server.output.text().contains(
+        startup_log(&server).contains(
             "CORS for the specified origins: Enabling CORS for http://a.example, http://b.example"
         )
     );

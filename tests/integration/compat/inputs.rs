@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{flask_env, in_venv, plain_env, schema_env};
+use super::{flask_env, in_venv, plain_env, schema_env, startup_log};
 use crate::check;
 use crate::util::{test_script, Launch, Scratch, Server};
 
@@ -171,7 +171,7 @@ fn rawhttp_without_flask_gets_the_flask_request_api_from_the_runner() {
     .start();
     check!(
         server,
-        server.output.text().contains(
+        startup_log(&server).contains(
             "run() is decorated with @rawhttp. Server will invoke it with the flask request object."
         )
     );
@@ -197,7 +197,7 @@ fn input_schema_converts_numpy_and_pandas_types_and_passes_request_headers() {
     .start();
     check!(
         server,
-        server.output.text().contains(
+        startup_log(&server).contains(
             "run() is decorated with @input_schema. Server will invoke it with the following arguments: matrix, frame, factor."
         )
     );
@@ -400,7 +400,7 @@ fn driver_module_run_is_called_and_the_drivers_init_runs() {
         "{}",
         response.text()
     );
-    let log = server.output.text();
+    let log = startup_log(&server);
     check!(server, log.contains("TARGET-INIT-RAN"));
     check!(server, log.contains("DRIVER-INIT-RAN"));
     let driver = test_script("compat_driver.py");

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::startup_log;
 use crate::check;
 use crate::util::{test_script, Launch, Scratch};
 
@@ -29,7 +30,12 @@ fn logging_json_in_the_app_root_or_the_scripts_folder_configures_python_logging(
     let app_config = scratch.write("app/logging.json", LOGGING_JSON);
     let app = scratch.path.join("app");
     let server = Launch::script(&script).cwd(&app).start();
-    let log = server.output.text();
+    // Records written to stderr by the script's own handler trail the protocol's lines.
+    server.output.wait_for(
+        "CUSTOM|WARNING|compat.probe|PROBE-WARNING-FROM-INIT",
+        Duration::from_secs(10),
+    );
+    let log = startup_log(&server);
     check!(
         server,
         log.contains(&format!(
@@ -59,7 +65,11 @@ fn logging_json_in_the_app_root_or_the_scripts_folder_configures_python_logging(
     std::fs::remove_file(&app_config).unwrap();
     let script_config = scratch.write("scripts/logging.json", LOGGING_JSON);
     let server = Launch::script(&script).cwd(&app).start();
-    let log = server.output.text();
+    server.output.wait_for(
+        "CUSTOM|INFO|compat.probe|PROBE-INFO-FROM-INIT",
+        Duration::from_secs(10),
+    );
+    let log = startup_log(&server);
     check!(
         server,
         log.contains(&format!(
@@ -93,7 +103,7 @@ fn logging_json_in_the_app_root_or_the_scripts_folder_configures_python_logging(
 fn azureml_log_level_sets_the_level_of_the_scripts_records() {
     let script = test_script("compat_probe.py");
     let server = Launch::script(&script).start();
-    let log = server.output.text();
+    let log = startup_log(&server);
     check!(
         server,
         log.contains("I [") && log.contains("compat.probe - PROBE-INFO-FROM-INIT"),
@@ -105,7 +115,7 @@ fn azureml_log_level_sets_the_level_of_the_scripts_records() {
     let server = Launch::script(&script)
         .env("AZUREML_LOG_LEVEL", "WARNING")
         .start();
-    let log = server.output.text();
+    let log = startup_log(&server);
     check!(
         server,
         log.contains("W [") && log.contains("compat.probe - PROBE-WARNING-FROM-INIT")
@@ -120,7 +130,7 @@ fn azureml_log_level_sets_the_level_of_the_scripts_records() {
         .start();
     check!(
         server,
-        server.output.text().contains("D [")
+        startup_log(&server).contains("D [")
             && server
                 .output
                 .text()

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::startup_log;
 use crate::check;
 use crate::util::{test_script, try_request, Launch, Scratch};
 
@@ -30,7 +31,7 @@ fn server_settings_block_lists_every_setting_in_the_contract_order() {
         .env("WORKER_TIMEOUT", "120")
         .env("SERVICE_NAME", "seen-by-the-script")
         .start();
-    let log = server.output.text();
+    let log = startup_log(&server);
     let script = test_script("compat_probe.py");
     let expected = [
         format!("Entry Script Name: {}", script.display()),
@@ -130,7 +131,7 @@ fn server_settings_block_lists_every_setting_in_the_contract_order() {
 #[test]
 fn an_unset_model_dir_is_pointed_out() {
     let server = Launch::script(&test_script("compat_probe.py")).start();
-    let log = server.output.text();
+    let log = startup_log(&server);
     check!(
         server,
         log.contains(

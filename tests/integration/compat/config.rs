@@ -414,6 +414,12 @@ fn scoring_timeout_cannot_be_swallowed_and_worker_timeout_kills_nothing() {
         "{}",
         exited.text()
     );
+    let after = server.post("/score", r#"{"case": "sleep", "seconds": 0}"#);
+    check!(
+        server,
+        after.status == 200,
+        "the runner keeps serving after sys.exit()"
+    );
     drop(server);
 
     // A run longer than WORKER_TIMEOUT (but within the scoring timeout) completes.

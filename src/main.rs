@@ -51,7 +51,9 @@ fn main() {
             std::process::exit(error.exit_code);
         }
     };
-    logging::install(logging::level_from_name(&settings.log_level));
+    // AZUREML_LOG_LEVEL can make the server more verbose (DEBUG) but never hides the
+    // lines users grep for (the reference ignores it for its own lines altogether).
+    logging::install(logging::level_from_name(&settings.log_level).max(tracing::Level::INFO));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,8 +8,13 @@ server's hard timeout (which kills the runner) is the only limit.
 
 A signal handler runs between any two bytecodes, including the ones that write a
 frame to the server. Raising there would leave half a frame on the channel, so frame
-writes happen inside `uninterruptible()`, which holds the timeout back until the
+writes made while a deadline runs happen inside a shield (`enter_shield()` /
+`leave_shield()`, or `uninterruptible()`), which holds the timeout back until the
 frame is complete and raises it then.
+
+Every request arms and disarms the deadline, so both are kept to one setitimer()
+each: the handler is installed once and stays (it ignores an alarm when no deadline
+is armed).
 """
 
 import contextlib
@@ -17,6 +22,16 @@ import signal
 import threading
 
 _MAIN_THREAD_ID = threading.main_thread().ident
+
+_HAS_TIMER = hasattr(signal, "setitimer")
+if _HAS_TIMER:
+    import _signal
+
+    # The C functions themselves: signal.getsignal() wraps its answer in an enum.
+    _getsignal = _signal.getsignal
+    _setitimer = signal.setitimer
+    _ITIMER_REAL = int(signal.ITIMER_REAL)
+    _SIGALRM = int(signal.SIGALRM)
 
 
 class ScoringTimeout(BaseException):
@@ -45,7 +60,7 @@ def format_milliseconds(milliseconds):
 
 def can_interrupt_run():
     """Whether a timer signal can interrupt run() from where we are."""
-    return hasattr(signal, "setitimer") and threading.get_ident() == _MAIN_THREAD_ID
+    return _HAS_TIMER and threading.get_ident() == _MAIN_THREAD_ID
 
 
 class _AlarmState:
@@ -71,23 +86,81 @@ def _on_alarm(signum, frame):
     raise timeout
 
 
+# The script's own SIGALRM handler, put back after each run() (None: none to put back).
+_displaced_handler = None
+
+
+def arm(timeout_ms):
+    """Start the deadline of one run(): main thread only, `timeout_ms` > 0, POSIX.
+
+    Called for every request, so it costs one setitimer() and no more: our handler
+    stays installed between requests (signal.signal() is slow: it converts to and
+    from enums). A handler the script installed itself (in init(), or in a previous
+    run()) is displaced for the run and put back by disarm(), as a per-run install
+    and restore would do.
+    """
+    global _displaced_handler
+    handler = _getsignal(_SIGALRM)
+    if handler is not _on_alarm:
+        if callable(handler):
+            _displaced_handler = handler
+        signal.signal(signal.SIGALRM, _on_alarm)
+    _state.pending_timeout = None
+    _state.armed_timeout_ms = timeout_ms
+    _setitimer(_ITIMER_REAL, timeout_ms / 1000.0)
+
+
+def disarm():
+    """End the deadline started by arm(): no alarm can fire after this."""
+    global _displaced_handler
+    _state.armed_timeout_ms = None
+    _state.pending_timeout = None
+    _setitimer(_ITIMER_REAL, 0)
+    if _displaced_handler is not None:
+        handler, _displaced_handler = _displaced_handler, None
+        signal.signal(signal.SIGALRM, handler)
+
+
 @contextlib.contextmanager
 def scoring_deadline(timeout_ms):
-    """Run the body with a deadline of `timeout_ms` (no deadline when <= 0 or unsupported)."""
+    """Run the body with a deadline of `timeout_ms` (no deadline when <= 0 or unsupported).
+
+    The runner calls arm()/disarm() directly on its hot path; this is the same as a
+    context manager.
+    """
     if not timeout_ms or timeout_ms <= 0 or not can_interrupt_run():
         yield
         return
-    previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
-    _state.pending_timeout = None
-    _state.armed_timeout_ms = timeout_ms
-    signal.setitimer(signal.ITIMER_REAL, timeout_ms / 1000.0)
+    arm(timeout_ms)
     try:
         yield
     finally:
-        _state.armed_timeout_ms = None
-        _state.pending_timeout = None
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
+        disarm()
+
+
+def shield_needed():
+    """Whether a write from here must be shielded: a deadline is running in this thread.
+
+    False outside run() (nothing can raise then) and in other threads (the handler
+    only runs in the main thread), so most writes skip the shield.
+    """
+    return _state.armed_timeout_ms is not None and threading.get_ident() == _MAIN_THREAD_ID
+
+
+def enter_shield():
+    """Hold back a scoring timeout until leave_shield(); main thread only."""
+    _state.shield_depth += 1
+
+
+def leave_shield(quietly=False):
+    """End enter_shield(); raise the timeout it held back, if any, once all shields are done.
+
+    quietly=True (the write failed): keep the timeout pending, the write's error wins.
+    """
+    _state.shield_depth -= 1
+    if not quietly and _state.shield_depth == 0 and _state.pending_timeout is not None:
+        timeout, _state.pending_timeout = _state.pending_timeout, None
+        raise timeout
 
 
 @contextlib.contextmanager

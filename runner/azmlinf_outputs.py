@@ -13,6 +13,7 @@ A body without a length (a generator) is streamed chunk by chunk.
 """
 
 import json
+import json.encoder
 
 from azmlinf_http import encode_chunk
 
@@ -36,17 +37,77 @@ class EncodedResponse:
         self.chunks = chunks  # an iterator of bytes when streaming, else None
         self.run_failed = run_failed  # True / False / None (leave the header out)
         self.run_ms = None
-        self.close = close or (lambda: None)
+        self.close = close or _nothing_to_close
 
     @property
     def is_streaming(self):
         return self.chunks is not None
 
 
+def _nothing_to_close():
+    pass
+
+
+def _make_json_dumps():
+    """A function that returns json.dumps(value) (all defaults), for the main thread.
+
+    json.dumps() sets up a new C encoder on every call, which costs more than encoding
+    a small result. This one is set up once, from json's own default encoder, and used
+    as long as none of what json.dumps() goes through has been replaced (a script may
+    patch JSONEncoder.default, or json.dumps itself). Otherwise, and whenever the
+    encoding fails (so that the error and its traceback are json.dumps()'s own), it
+    calls json.dumps().
+    """
+    encoder_module = json.encoder
+    default_encoder = json._default_encoder
+    hooks = (json.dumps, default_encoder, json.JSONEncoder.default, json.JSONEncoder.encode,
+             json.JSONEncoder.iterencode, encoder_module.c_make_encoder, encoder_module.encode_basestring_ascii)
+    markers = {}  # what the C encoder uses to detect cycles; empty again after each success
+    try:
+        encode = encoder_module.c_make_encoder(
+            markers, default_encoder.default, encoder_module.encode_basestring_ascii, default_encoder.indent,
+            default_encoder.key_separator, default_encoder.item_separator, default_encoder.sort_keys,
+            default_encoder.skipkeys, default_encoder.allow_nan)
+    except Exception:
+        encode = None  # no C encoder in this Python, or one made differently
+    join = "".join
+
+    def dumps(value):
+        if (
+            json.dumps is hooks[0]
+            and json._default_encoder is hooks[1]
+            and json.JSONEncoder.default is hooks[2]
+            and json.JSONEncoder.encode is hooks[3]
+            and json.JSONEncoder.iterencode is hooks[4]
+            and encoder_module.c_make_encoder is hooks[5]
+            and encoder_module.encode_basestring_ascii is hooks[6]
+            and encode is not None
+        ):
+            try:
+                return join(encode(value, 0))
+            except Exception:
+                markers.clear()  # a failed encoding may leave entries, which would read as cycles
+            except BaseException:
+                markers.clear()
+                raise
+        return json.dumps(value)
+
+    sample = {"text": "caf\u00e9 \"q\"\n", "list": [1, 2.5, -0.0, 1e100, None, True], "nan": float("nan"), "": {}}
+    try:
+        if dumps(sample) != json.dumps(sample) or markers:
+            encode = None
+    except Exception:
+        encode = None
+    return dumps
+
+
+_json_dumps = _make_json_dumps()
+
+
 def json_response(value, status=200):
     """`value` as JSON with json.dumps defaults; raises NotSerializable."""
     try:
-        body = json.dumps({} if value is None else value)
+        body = _json_dumps({} if value is None else value)
     except Exception as error:
         raise NotSerializable(str(error)) from error
     return EncodedResponse(status, [["Content-Type", "application/json"]], body.encode("utf-8"), run_failed=False)

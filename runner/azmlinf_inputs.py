@@ -142,23 +142,65 @@ def run_arguments(script, request):
     return arguments
 
 
+def argument_builder(script):
+    """The function that turns a `score` frame's (params, payload) into run()'s arguments.
+
+    Chosen once per script. Like run_arguments(), it raises InputError or
+    MethodNotAccepted.
+    """
+
+    def any_request(params, payload):
+        return run_arguments(script, ScoreRequest.from_frame(params, payload))
+
+    if script.input_mode != PLAIN or script.wants_request_headers:
+        return any_request
+    parameter = script.input_parameter
+
+    def plain_post(params, payload):
+        # The usual request, on every request: an undecorated run() given a POST body
+        # needs the body and the Content-Type (a form body is not given), nothing else,
+        # so the request object is not built. Anything unusual takes the general path.
+        headers = params.get("headers")
+        if params.get("method") != "POST" or headers.__class__ is not list:
+            return any_request(params, payload)
+        content_type = None
+        for header in headers:
+            if header.__class__ is not list or len(header) != 2:
+                return any_request(params, payload)
+            name, value = header
+            if name.__class__ is not str or value.__class__ is not str:
+                return any_request(params, payload)
+            # The name that header_environ() folds to CONTENT_TYPE; the last one wins there too.
+            if name.upper() == "CONTENT-TYPE":
+                content_type = value
+        return {parameter: _plain_body_text(_flask_data(payload, content_type))}
+
+    return plain_post
+
+
 # -- plain ----------------------------------------------------------------------------
 
 
 def _plain_input(request):
     if request.method == "GET":
         return json.dumps(query_as_object(request.query))
+    return _plain_body_text(_flask_data(request.body, request.content_type))
+
+
+def _plain_body_text(data):
     try:
-        return str(_body_as_flask_data(request), "utf-8")
+        return str(data, "utf-8")
     except UnicodeDecodeError as error:
         raise InputError(BAD_INPUT, "Input cannot be decoded as UTF-8: {}".format(error))
 
 
-def _body_as_flask_data(request):
+def _flask_data(body, content_type):
     """What `flask.request.data` holds: nothing for a form body, which Flask parses away."""
-    mimetype, params = parse_content_type(request.content_type)
+    if not content_type or content_type.split(";", 1)[0].strip().lower() not in FORM_MIMETYPES:
+        return body  # parse_content_type()'s mimetype is not a form's: its parameters do not matter
+    mimetype, params = parse_content_type(content_type)
     is_parsed_form = mimetype in FORM_MIMETYPES and (mimetype != "multipart/form-data" or params.get("boundary"))
-    return b"" if is_parsed_form else request.body
+    return b"" if is_parsed_form else body
 
 
 def query_as_object(query):

@@ -189,11 +189,17 @@ class _ScriptedInput(io.BytesIO):
         self._output = output
         self.output_before_frame = {}
 
-    def readline(self, *args):
+    def read1(self, size=-1):
+        # One frame per read, as when the server sends them one at a time; the runner
+        # has written everything it had to say before it reads again.
         position = self.tell()
         if position in self._starts:
             self.output_before_frame[self._starts.index(position)] = len(self._output.getvalue())
-        return super().readline(*args)
+        later = [start for start in self._starts if start > position]
+        limit = later[0] - position if later else -1
+        if size is not None and size >= 0 and (limit < 0 or size < limit):
+            limit = size
+        return super().read(limit)
 
 
 def parse_frames(data):

@@ -34,9 +34,9 @@ import traceback
 import azmlinf_aml_request
 from azmlinf_channel import METHOD_NOT_FOUND, SERVER_ERROR, BadFrame, Channel, ChannelClosed
 from azmlinf_contrib import install_contrib_modules
-from azmlinf_deadline import ScoringTimeout, format_milliseconds, scoring_deadline
+from azmlinf_deadline import ScoringTimeout, arm, can_interrupt_run, disarm, format_milliseconds
 from azmlinf_http import request_class
-from azmlinf_inputs import InputError, MethodNotAccepted, ScoreRequest, run_arguments
+from azmlinf_inputs import InputError, MethodNotAccepted, argument_builder
 from azmlinf_logs import (
     SCRIPT_LOGGER,
     SERVER_LOGGER,
@@ -64,6 +64,24 @@ INTERNAL_ERROR_MESSAGE = "An unexpected internal error occurred. Check the logs 
 # How long user atexit handlers may take once the server has gone.
 EXIT_HANDLERS_GRACE_SECONDS = 2.0
 
+# The answer to a run() quicker than this may wait in the channel's pending output
+# until the runner is about to read (see azmlinf_channel): when the server pipelines
+# requests, the answers then leave together, one write for several. A slower run()
+# makes a write's cost negligible, and its answer leaves at once, so that a slow next
+# run() is less likely to hold it back.
+HOLD_ANSWER_RUN_MS = 1.0
+
+# The `score` result line of the usual answer (run() returned something json.dumps
+# took), written by hand: encoding this dict with json costs more than the rest of
+# the runner's work for a small request. What encode_frame_line() would write, but
+# for run_ms: to the nanosecond rather than float's shortest repr(), which costs more
+# than all the rest of the line (the server shows 3 decimals).
+_JSON_RESULT_LINE = (
+    b'{"jsonrpc":"2.0","id":%d,"result":{"status":200,"headers":[["Content-Type","application/json"]],'
+    b'"run_ms":%.6f,"run_failed":false,"streaming":false},"payload":%d}\n'
+)
+_JSON_HEADERS = [["Content-Type", "application/json"]]
+
 
 class Failure(Exception):
     """A request that gets a JSON-RPC error: `kind` and `message` as in PROTOCOL.md."""
@@ -90,6 +108,8 @@ class Runner:
         self.stdout_writer = stdout_writer
         self.script = None
         self.scoring_timeout_ms = DEFAULT_SCORING_TIMEOUT_MS
+        self._deadline_ms = None  # the timeout the SIGALRM deadline enforces; None: none
+        self._build_arguments = None  # (params, payload) -> run()'s arguments, per script
         self._handlers = {"load": self.load, "init": self.init, "score": self.score}
 
     def serve_forever(self):
@@ -100,9 +120,10 @@ class Runner:
             "python_version": platform.python_version(),
             "python_executable": sys.executable,
         })
+        read_frame = self.channel.read_frame
         while True:
             try:
-                frame = self.channel.read_frame()
+                frame = read_frame()
             except BadFrame as bad_frame:
                 self._answer_bad_frame(bad_frame)
                 continue
@@ -113,9 +134,9 @@ class Runner:
             self._dispatch(frame)
 
     def _dispatch(self, frame):
-        handler = self._handlers.get(frame.method)
         if frame.request_id is None:
             return  # a notification we don't know (or a request without id): nothing to answer
+        handler = self._handlers.get(frame.method)
         if handler is None:
             self.channel.respond_error(frame.request_id, METHOD_NOT_FOUND, "Method not found: {}".format(frame.method))
             return
@@ -153,7 +174,12 @@ class Runner:
         params = frame.params
         timeout = params.get("scoring_timeout_ms")
         self.scoring_timeout_ms = DEFAULT_SCORING_TIMEOUT_MS if timeout is None else timeout
+        # Decided once: whether run() gets a SIGALRM deadline (0 or less: no timeout;
+        # only the main thread of a POSIX system can be interrupted).
+        enforced = self.scoring_timeout_ms and self.scoring_timeout_ms > 0 and can_interrupt_run()
+        self._deadline_ms = self.scoring_timeout_ms if enforced else None
         self.script = prepare_and_load_script(params, self.log)
+        self._build_arguments = argument_builder(self.script)
         self.channel.respond(frame.request_id, {"input_mode": self.script.input_mode, "schemas": self.script.schemas})
 
     # -- init ----------------------------------------------------------------------
@@ -184,9 +210,9 @@ class Runner:
 
     def _score(self, params, payload):
         """The response to send; raises Failure for the error answers."""
-        script = self._loaded_script()
+        script = self.script or self._loaded_script()
         try:
-            arguments = run_arguments(script, ScoreRequest.from_frame(params, payload))
+            arguments = self._build_arguments(params, payload)
         except InputError as error:
             raise Failure(error.kind, error.message)
         except MethodNotAccepted as refusal:
@@ -199,10 +225,17 @@ class Runner:
 
     def _call_run(self, run, arguments):
         """run(**arguments) under the scoring timeout: (result, milliseconds it took)."""
+        deadline_ms = self._deadline_ms
         started = time.perf_counter()
         try:
-            with scoring_deadline(self.scoring_timeout_ms):
+            if deadline_ms is None:
                 result = run(**arguments)
+            else:
+                arm(deadline_ms)
+                try:
+                    result = run(**arguments)
+                finally:
+                    disarm()
         except ScoringTimeout as timeout:
             self._log_exception("Encountered Exception: ", timeout)
             raise Failure("timeout", "Scoring timeout after {} ms".format(format_milliseconds(self.scoring_timeout_ms)))
@@ -214,10 +247,12 @@ class Runner:
 
     def _encode(self, result, run_ms):
         """run()'s result as a response; raises Failure when it cannot be encoded."""
-        if is_response_object(result):
-            self.log.info(SERVER_LOGGER, "run() output is HTTP Response")
         try:
-            response = encode_result(result)
+            if is_response_object(result):
+                self.log.info(SERVER_LOGGER, "run() output is HTTP Response")
+                response = encode_result(result)
+            else:
+                response = json_response(result)
         except NotSerializable as error:
             self._log_exception("Encountered Exception: ", error.__cause__ or error)
             raise Failure("not_serializable", INTERNAL_ERROR_MESSAGE)
@@ -225,6 +260,24 @@ class Runner:
         return response
 
     def _send_response(self, request_id, response):
+        run_ms = response.run_ms
+        # A quick answer may wait for the next read (see HOLD_ANSWER_RUN_MS).
+        flush = run_ms is None or run_ms >= HOLD_ANSWER_RUN_MS
+        if (
+            request_id.__class__ is int
+            and response.status == 200
+            and response.run_failed is False
+            and response.chunks is None
+            and run_ms.__class__ is float
+            and response.headers == _JSON_HEADERS
+            and response.body
+        ):
+            body = response.body
+            try:
+                self.channel.send_line(_JSON_RESULT_LINE % (request_id, run_ms, len(body)), body, flush)
+            finally:
+                response.close()
+            return
         result = {
             "status": response.status,
             "headers": response.headers,
@@ -234,7 +287,7 @@ class Runner:
         }
         if not response.is_streaming:
             try:
-                self.channel.respond(request_id, result, response.body)
+                self.channel.respond(request_id, result, response.body, flush)
             finally:
                 response.close()
             return
@@ -325,8 +378,11 @@ def serve(rfile, wfile):
     channel = Channel(rfile, wfile)
     log = LogSender(channel)
     try:
-        with forwarded_output(log) as stdout_writer:
-            Runner(channel, log, stdout_writer).serve_forever()
+        try:
+            with forwarded_output(log) as stdout_writer:
+                Runner(channel, log, stdout_writer).serve_forever()
+        finally:
+            channel.flush()  # answers still pending (after `shutdown`, say)
     except ChannelClosed:
         pass  # the server is gone: nothing left to answer
 
@@ -348,7 +404,10 @@ def take_over_stdio():
     null_input = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null_input, 0)
     os.close(null_input)
-    return os.fdopen(protocol_in, "rb"), os.fdopen(protocol_out, "wb")
+    # Buffered input (the channel's read1() is one syscall, and a large payload is read
+    # straight into its bytes); unbuffered output (the channel gathers each write
+    # itself, a write is then one syscall and no copy).
+    return os.fdopen(protocol_in, "rb"), os.fdopen(protocol_out, "wb", buffering=0)
 
 
 def run_exit_handlers_briefly():

@@ -164,15 +164,15 @@ def argument_builder(script):
         if params.get("method") != "POST" or headers.__class__ is not list:
             return any_request(params, payload)
         content_type = None
-        for header in headers:
-            if header.__class__ is not list or len(header) != 2:
-                return any_request(params, payload)
-            name, value = header
-            if name.__class__ is not str or value.__class__ is not str:
-                return any_request(params, payload)
-            # The name that header_environ() folds to CONTENT_TYPE; the last one wins there too.
-            if name.upper() == "CONTENT-TYPE":
-                content_type = value
+        try:
+            for name, value in headers:
+                # The name that header_environ() folds to CONTENT_TYPE; the last one wins there too.
+                if name.upper() == "CONTENT-TYPE":
+                    content_type = value
+        except (AttributeError, TypeError, ValueError):
+            return any_request(params, payload)  # a header that is not a pair of strings
+        if content_type is not None and content_type.__class__ is not str:
+            return any_request(params, payload)
         return {parameter: _plain_body_text(_flask_data(payload, content_type))}
 
     return plain_post
@@ -196,8 +196,8 @@ def _plain_body_text(data):
 
 def _flask_data(body, content_type):
     """What `flask.request.data` holds: nothing for a form body, which Flask parses away."""
-    if not content_type or content_type.split(";", 1)[0].strip().lower() not in FORM_MIMETYPES:
-        return body  # parse_content_type()'s mimetype is not a form's: its parameters do not matter
+    if not content_type or "form" not in content_type.lower():
+        return body  # not a form mimetype (both have "form" in their name): no need to parse it
     mimetype, params = parse_content_type(content_type)
     is_parsed_form = mimetype in FORM_MIMETYPES and (mimetype != "multipart/form-data" or params.get("boundary"))
     return b"" if is_parsed_form else body

@@ -5,7 +5,7 @@ import json
 import unittest
 
 from tests import support  # noqa: F401  (puts the runner on sys.path)
-from azmlinf_inputs import InputError, MethodNotAccepted, ScoreRequest, query_as_object, run_arguments
+from azmlinf_inputs import InputError, MethodNotAccepted, ScoreRequest, argument_builder, query_as_object, run_arguments
 from azmlinf_script import PLAIN, RAWHTTP, SCHEMA, UserScript
 
 
@@ -188,6 +188,49 @@ class RawHttpInputTest(unittest.TestCase):
         self.assertEqual(environ["QUERY_STRING"], "q=%C3%A9")
         self.assertEqual(environ["wsgi.input"].read(), b"abc")
         json.dumps(sorted(key for key in environ if key.isupper()))  # plain strings only
+
+
+class ArgumentBuilderTest(unittest.TestCase):
+    """argument_builder()'s fast path gives what run_arguments() gives, odd frames included."""
+
+    FRAMES = [
+        ({"method": "POST", "headers": [["Content-Type", "application/json"]]}, b'{"a": 1}'),
+        ({"method": "POST", "headers": []}, b"caf\xc3\xa9"),
+        ({"method": "POST"}, b"x"),
+        ({"method": "POST", "headers": [["content-type", "application/x-www-form-urlencoded"]]}, b"a=1"),
+        ({"method": "POST", "headers": [["Content-Type", " Multipart/FORM-data ; boundary=b"]]}, b"a=1"),
+        ({"method": "POST", "headers": [["Content-Type", "multipart/form-data"]]}, b"a=1"),
+        ({"method": "POST", "headers": [["Content-Type", "text/plain; note=form"]]}, b"a=1"),
+        ({"method": "POST", "headers": [["Content-Type", "application/x-www-form-urlencoded"],
+                                        ["CONTENT-TYPE", "text/plain"]]}, b"a=1"),
+        ({"method": "POST", "headers": [["Content_Type", "application/x-www-form-urlencoded"]]}, b"a=1"),
+        ({"method": "POST", "headers": [["Content-Type", 5]]}, b"a=1"),
+        ({"method": "POST", "headers": [[1, "x"], ["X-A", None]]}, b"a=1"),
+        ({"method": "POST", "headers": [["Content-Type", "a", "b"]]}, b"a=1"),
+        ({"method": "POST", "headers": {"Content-Type": "x"}}, b"a=1"),
+        ({"method": "POST", "headers": [["Content-Type", "text/plain"]]}, b"\xff"),
+        ({"method": "post"}, b"x"),
+        ({"method": "GET", "query": "a=1&b=x"}, b""),
+        ({"method": "PUT"}, b"x"),
+        ({}, b""),
+    ]
+
+    def outcome(self, function, *arguments):
+        try:
+            return "ok", function(*arguments)
+        except (InputError, MethodNotAccepted) as error:
+            return type(error).__name__, str(error)
+        except Exception as error:
+            return "error", type(error).__name__
+
+    def test_same_arguments_as_run_arguments(self):
+        for wants_request_headers in (False, True):
+            script = make_script(PLAIN, wants_request_headers=wants_request_headers)
+            build = argument_builder(script)
+            for params, payload in self.FRAMES:
+                with self.subTest(params=params, payload=payload, request_headers=wants_request_headers):
+                    expected = self.outcome(lambda: run_arguments(script, ScoreRequest.from_frame(params, payload)))
+                    self.assertEqual(self.outcome(build, params, payload), expected)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,110 @@ class ReadFrameTest(unittest.TestCase):
             channel.read_frame()
         self.assertEqual(channel.read_frame().request_id, 5)
 
+    def test_a_line_of_the_largest_size_is_read(self):
+        line = b'{"id":6,"method":"init","pad":"' + b"x" * (MAX_LINE_BYTES - 40) + b'"}'
+        line += b" " * (MAX_LINE_BYTES - len(line)) + b"\n"  # MAX_LINE_BYTES and its newline
+        channel = channel_reading(line + b'{"id":7,"method":"init"}\n')
+        self.assertEqual(channel.read_frame().request_id, 6)
+        self.assertEqual(channel.read_frame().request_id, 7)
+        channel = channel_reading(b" " + line + b'{"id":7,"method":"init"}\n')
+        with self.assertRaises(BadFrame):
+            channel.read_frame()
+        self.assertEqual(channel.read_frame().request_id, 7)
+
+    def test_the_last_line_may_lack_its_newline(self):
+        self.assertEqual(channel_reading(b'{"id":8,"method":"init"}').read_frame().request_id, 8)
+
+    def test_frames_cut_anywhere_by_the_reads_come_out_the_same(self):
+        frames = [
+            (b'{"jsonrpc":"2.0","id":1,"method":"score","payload":5}\n', b"ab\ncd"),
+            (b"\r\n", b""),
+            (b' {"id":2,"method":"score","payload":3} \n', b"\xff\x00\n"),
+            (b'{"id":3,"method":"init","params":{"t":"\xc3\xa9"}}\n', b""),
+            (b'not json "id": 4\n', b""),
+            (b'{"id":5,"method":"score","payload":2000}\n', bytes(range(256)) * 7 + b"x" * 208),
+            (b'{"id":6,"method":"shutdown"}\n', b""),
+        ]
+        data = b"".join(line + payload for line, payload in frames)
+        expected = read_everything(Channel(io.BytesIO(data), io.BytesIO()))
+        self.assertEqual([item[0] for item in expected], [1, 2, 3, "bad 4", 5, 6])
+        for step in (1, 2, 3, 7, 64, 1000):
+            with self.subTest(step=step):
+                self.assertEqual(read_everything(Channel(Trickle(data, step), io.BytesIO())), expected)
+
+
+class Trickle(io.RawIOBase):
+    """An input that hands out at most `step` bytes per read, like a slow pipe."""
+
+    def __init__(self, data, step):
+        super().__init__()
+        self._data = io.BytesIO(data)
+        self._step = step
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        chunk = self._data.read(min(len(buffer), self._step))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+    def read1(self, size=-1):
+        return self.read(size)
+
+
+def read_everything(channel):
+    frames = []
+    while True:
+        try:
+            frame = channel.read_frame()
+        except BadFrame as bad_frame:
+            frames.append(("bad {}".format(bad_frame.request_id), bad_frame.code))
+            continue
+        if frame is None:
+            return frames
+        frames.append((frame.request_id, frame.method, frame.payload))
+
+
+class PendingOutputTest(unittest.TestCase):
+    """flush=False: a frame waits until the reader needs input, never longer."""
+
+    def test_held_frames_leave_together_before_the_reader_reads(self):
+        output = io.BytesIO()
+        seen_at_read = []
+
+        class Input(io.BytesIO):
+            def read1(self, size=-1):
+                seen_at_read.append(output.getvalue())
+                return super().read1(size)
+
+        requests = b'{"id":1,"method":"a"}\n{"id":2,"method":"b"}\n'
+        channel = Channel(Input(requests), output)
+        first = channel.read_frame()
+        channel.respond(first.request_id, {}, b"one", flush=False)
+        second = channel.read_frame()  # already buffered: no read, nothing written yet
+        self.assertEqual(output.getvalue(), b"")
+        channel.respond(second.request_id, {}, b"two", flush=False)
+        self.assertIsNone(channel.read_frame())
+        self.assertEqual(seen_at_read[0], b"")
+        self.assertEqual([m["id"] for m, _ in support.parse_output(seen_at_read[-1])], [1, 2])
+
+    def test_a_flushed_frame_takes_the_held_ones_along_in_order(self):
+        output = io.BytesIO()
+        channel = Channel(io.BytesIO(), output)
+        channel.respond(1, {}, b"held", flush=False)
+        thread = threading.Thread(target=channel.notify, args=("log", {"from": "thread"}))
+        thread.start()
+        thread.join()
+        frames = support.parse_output(output.getvalue())
+        self.assertEqual([(m.get("id"), m.get("method"), p) for m, p in frames], [(1, None, b"held"), (None, "log", b"")])
+
+    def test_a_large_payload_is_written_at_once(self):
+        output = io.BytesIO()
+        channel = Channel(io.BytesIO(), output)
+        channel.respond(1, {}, b"x" * 100000, flush=False)
+        self.assertEqual(support.parse_output(output.getvalue())[0][1], b"x" * 100000)
+
 
 class SendTest(unittest.TestCase):
     def sent(self, *messages):

@@ -373,6 +373,29 @@ class ProtocolEdgesTest(ServeTestCase):
         for request_id in (1, 2):
             self.assertEqual(talk.error(request_id)["data"], {"kind": "internal"})
 
+    def test_pipelined_requests_are_answered_in_order_before_the_runner_waits(self):
+        path = self.folder.write("score.py", "def init(): pass\ndef run(data): return data\n")
+        reads = [
+            [load_frame(path), request_frame(2, "init")],
+            [score_frame(3, body=b"a"), score_frame(4, body=b"\xff"), score_frame(5, body=b"c")],
+            [score_frame(6, body=b"d")],
+        ]
+        output = io.BytesIO()
+        answered_before_read = []
+
+        class Pipe(io.BytesIO):
+            """Hands out one batch of frames per read, as the server's writes arrive."""
+
+            def read1(self, size=-1):
+                answers = [m["id"] for m, _ in parse_output(output.getvalue()) if "method" not in m]
+                answered_before_read.append(answers)
+                return b"".join(reads.pop(0)) if reads else b""
+
+        runner.serve(Pipe(), output)
+        self.assertEqual(answered_before_read, [[], [1, 2], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6]])
+        talk = Conversation(parse_output(output.getvalue()))
+        self.assertEqual([talk.result(3)[1], talk.error(4)["data"]["kind"], talk.result(5)[1]], [b'"a"', "bad_input", b'"c"'])
+
 
 if __name__ == "__main__":
     unittest.main()

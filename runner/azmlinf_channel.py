@@ -25,7 +25,7 @@ import math
 import re
 import threading
 
-from azmlinf_deadline import enter_shield, leave_shield, shield_needed
+from azmlinf_deadline import enter_shield, leave_shield, shield_needed, stop_timer
 
 MAX_LINE_BYTES = 1 << 20
 
@@ -194,13 +194,8 @@ class Channel:
                 return
 
     def _fill(self):
-        """Read once more onto the buffer; False at the end of input.
-
-        The read may block, so the pending output goes first: an answer must never
-        wait for the server's next request.
-        """
-        if self._pending:
-            self.flush()
+        """Read once more onto the buffer; False at the end of input."""
+        self._before_waiting()
         chunk = self._read_some(READ_SIZE)
         if not chunk:
             return False
@@ -210,6 +205,15 @@ class Channel:
             self._buffer = self._buffer[self._start:] + chunk
         self._start = 0
         return True
+
+    def _before_waiting(self):
+        """What must be done before a read that may block."""
+        # An answer must never wait for the server's next request.
+        if self._pending:
+            self.flush()
+        # The last run()'s deadline timer may still run (see disarm()): an idle
+        # runner gets no alarm.
+        stop_timer()
 
     def _read_exactly(self, size):
         """`size` bytes, or None when the input ends first."""
@@ -222,8 +226,7 @@ class Channel:
         chunks = [self._buffer[start:]] if start < len(self._buffer) else []
         self._buffer, self._start = b"", 0
         remaining = size - (len(chunks[0]) if chunks else 0)
-        if self._pending:
-            self.flush()
+        self._before_waiting()
         while remaining:
             # read(n), not read1(): a buffered reader reads a large payload straight
             # into the bytes it returns.

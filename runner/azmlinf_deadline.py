@@ -13,8 +13,9 @@ writes made while a deadline runs happen inside a shield (`enter_shield()` /
 frame is complete and raises it then.
 
 Every request arms and disarms the deadline, so both are kept to one setitimer()
-each: the handler is installed once and stays (it ignores an alarm when no deadline
-is armed).
+at most: the handler is installed once and stays (it ignores an alarm when no
+deadline is armed), and the runner leaves the timer running after run() until it
+would wait for input, so that the next request's arm() replaces it.
 """
 
 import contextlib
@@ -67,6 +68,7 @@ class _AlarmState:
     """What the SIGALRM handler needs to know; touched only by the main thread."""
 
     armed_timeout_ms = None  # the running deadline, None when disarmed
+    timer_running = False  # the interval timer may still fire (its alarm is ignored when disarmed)
     shield_depth = 0  # > 0 while the main thread writes a frame
     pending_timeout = None  # a timeout held back by the shield
 
@@ -107,18 +109,34 @@ def arm(timeout_ms):
         signal.signal(signal.SIGALRM, _on_alarm)
     _state.pending_timeout = None
     _state.armed_timeout_ms = timeout_ms
+    _state.timer_running = True
     _setitimer(_ITIMER_REAL, timeout_ms / 1000.0)
 
 
-def disarm():
-    """End the deadline started by arm(): no alarm can fire after this."""
+def disarm(keep_timer=False):
+    """End the deadline started by arm(): no timeout can be raised after this.
+
+    keep_timer=True leaves the interval timer running, to save its setitimer() when
+    the next arm() comes first (pipelined requests): an alarm from it is ignored, and
+    stop_timer() must be called before the process waits or runs other user code, so
+    that the alarm does not interrupt a system call there (EINTR).
+    """
     global _displaced_handler
     _state.armed_timeout_ms = None
     _state.pending_timeout = None
-    _setitimer(_ITIMER_REAL, 0)
     if _displaced_handler is not None:
+        stop_timer()  # the script's own handler must not get our alarm
         handler, _displaced_handler = _displaced_handler, None
         signal.signal(signal.SIGALRM, handler)
+    elif not keep_timer:
+        stop_timer()
+
+
+def stop_timer():
+    """Stop the interval timer a disarm(keep_timer=True) left running, if any."""
+    if _state.timer_running:
+        _state.timer_running = False
+        _setitimer(_ITIMER_REAL, 0)
 
 
 @contextlib.contextmanager

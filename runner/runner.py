@@ -34,7 +34,7 @@ import traceback
 import azmlinf_aml_request
 from azmlinf_channel import METHOD_NOT_FOUND, SERVER_ERROR, BadFrame, Channel, ChannelClosed
 from azmlinf_contrib import install_contrib_modules
-from azmlinf_deadline import ScoringTimeout, arm, can_interrupt_run, disarm, format_milliseconds
+from azmlinf_deadline import ScoringTimeout, arm, can_interrupt_run, disarm, format_milliseconds, stop_timer
 from azmlinf_http import request_class
 from azmlinf_inputs import InputError, MethodNotAccepted, argument_builder
 from azmlinf_logs import (
@@ -187,6 +187,7 @@ class Runner:
     def init(self, frame):
         """Run the script's init() once."""
         script = self._loaded_script()
+        stop_timer()
         self.log.info(SCRIPT_LOGGER, "Invoking user's init function")
         try:
             script.init()
@@ -235,7 +236,9 @@ class Runner:
                 try:
                     result = run(**arguments)
                 finally:
-                    disarm()
+                    # The timer may go on until the runner waits for input (the next
+                    # request's arm() then replaces it) or runs user code again.
+                    disarm(keep_timer=True)
         except ScoringTimeout as timeout:
             self._log_exception("Encountered Exception: ", timeout)
             raise Failure("timeout", "Scoring timeout after {} ms".format(format_milliseconds(self.scoring_timeout_ms)))
@@ -249,6 +252,7 @@ class Runner:
         """run()'s result as a response; raises Failure when it cannot be encoded."""
         try:
             if is_response_object(result):
+                stop_timer()  # the response object's code runs from here on
                 self.log.info(SERVER_LOGGER, "run() output is HTTP Response")
                 response = encode_result(result)
             else:
@@ -382,6 +386,7 @@ def serve(rfile, wfile):
             with forwarded_output(log) as stdout_writer:
                 Runner(channel, log, stdout_writer).serve_forever()
         finally:
+            stop_timer()
             channel.flush()  # answers still pending (after `shutdown`, say)
     except ChannelClosed:
         pass  # the server is gone: nothing left to answer

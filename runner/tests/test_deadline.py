@@ -1,11 +1,21 @@
 """The SIGALRM scoring timeout and the shield that keeps frames whole."""
 
+import signal
 import threading
 import time
 import unittest
 
 from tests import support  # noqa: F401  (puts the runner on sys.path)
-from azmlinf_deadline import ScoringTimeout, can_interrupt_run, format_milliseconds, scoring_deadline, uninterruptible
+from azmlinf_deadline import (
+    ScoringTimeout,
+    arm,
+    can_interrupt_run,
+    disarm,
+    format_milliseconds,
+    scoring_deadline,
+    stop_timer,
+    uninterruptible,
+)
 
 
 class ScoringDeadlineTest(unittest.TestCase):
@@ -40,6 +50,37 @@ class ScoringDeadlineTest(unittest.TestCase):
                     steps.append("write finished")
                 steps.append("after the write")
         self.assertEqual(steps, ["write finished"])
+
+    def test_a_timer_kept_after_disarm_raises_nothing_and_stops(self):
+        arm(50)
+        disarm(keep_timer=True)
+        self.assertGreater(signal.getitimer(signal.ITIMER_REAL)[0], 0)
+        time.sleep(0.1)  # its alarm comes and is ignored
+        arm(50)
+        disarm(keep_timer=True)
+        stop_timer()
+        self.assertEqual(signal.getitimer(signal.ITIMER_REAL), (0.0, 0.0))
+
+    def test_the_scripts_own_alarm_handler_is_put_back(self):
+        calls = []
+
+        def scripts_handler(signum, frame):
+            calls.append(signum)
+
+        previous = signal.signal(signal.SIGALRM, scripts_handler)
+        try:
+            with self.assertRaises(ScoringTimeout):
+                with scoring_deadline(20):
+                    time.sleep(1)
+            arm(20)
+            disarm(keep_timer=True)  # put back at once, with the timer stopped
+            self.assertIs(signal.getsignal(signal.SIGALRM), scripts_handler)
+            self.assertEqual(signal.getitimer(signal.ITIMER_REAL), (0.0, 0.0))
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
+            time.sleep(0.1)
+            self.assertEqual(calls, [signal.SIGALRM])
+        finally:
+            signal.signal(signal.SIGALRM, previous)
 
     def test_no_deadline_outside_the_main_thread(self):
         outcome = []

@@ -109,3 +109,18 @@ fn a_missing_interpreter_says_what_was_tried() {
     exits_with(&mut server, 3);
     check!(server, server.output.text().contains("/no/such/python3"));
 }
+
+#[test]
+fn a_broken_interpreter_is_a_clear_start_up_error() {
+    let mut server = Launch::script(&example("hello/score.py"))
+        .arg("--python")
+        .arg("/bin/false")
+        .spawn();
+    exits_with(&mut server, 3);
+    let log = server.output.text();
+    check!(
+        server,
+        log.contains("/bin/false") && log.contains("working Python 3.8 or newer"),
+        "the error names the interpreter and what it should be"
+    );
+}

@@ -124,6 +124,8 @@ impl Runner {
                     ))
                 }
             };
+        platform::enlarge_pipe(&stdin);
+        platform::enlarge_pipe(&stdout);
 
         let kill = CancellationToken::new();
         let (exit_tx, exit) = watch::channel(None);

@@ -64,12 +64,16 @@ INTERNAL_ERROR_MESSAGE = "An unexpected internal error occurred. Check the logs 
 # How long user atexit handlers may take once the server has gone.
 EXIT_HANDLERS_GRACE_SECONDS = 2.0
 
-# The answer to a run() quicker than this may wait in the channel's pending output
-# until the runner is about to read (see azmlinf_channel): when the server pipelines
-# requests, the answers then leave together, one write for several. A slower run()
-# makes a write's cost negligible, and its answer leaves at once, so that a slow next
-# run() is less likely to hold it back.
-HOLD_ANSWER_RUN_MS = 1.0
+# Answers may wait in the channel's pending output until the runner is about to read
+# (see azmlinf_channel): when the server pipelines requests, they then leave
+# together, one write for several. A held answer also waits for the requests already
+# queued behind it, so answers are held only while requests have been quick (under
+# QUICK_REQUEST_SECONDS each, from the frame to the answer) for HOLD_AFTER_QUICK_REQUESTS
+# requests in a row. Where some requests are slow, answers are written one by one (a
+# write costs next to nothing beside a slow request); only the first slow request
+# after a run of quick ones can keep the few answers held before it.
+QUICK_REQUEST_SECONDS = 0.001
+HOLD_AFTER_QUICK_REQUESTS = 16
 
 # The `score` result line of the usual answer (run() returned something json.dumps
 # took), written by hand: encoding this dict with json costs more than the rest of
@@ -110,6 +114,7 @@ class Runner:
         self.scoring_timeout_ms = DEFAULT_SCORING_TIMEOUT_MS
         self._deadline_ms = None  # the timeout the SIGALRM deadline enforces; None: none
         self._build_arguments = None  # (params, payload) -> run()'s arguments, per script
+        self._quick_requests = 0  # quick `score` requests in a row (see HOLD_AFTER_QUICK_REQUESTS)
         self._handlers = {"load": self.load, "init": self.init, "score": self.score}
 
     def serve_forever(self):
@@ -203,11 +208,19 @@ class Runner:
 
     def score(self, frame):
         """Call run() for one HTTP request and answer its response."""
+        started = time.perf_counter()
         try:
             response = self._score(frame.params, frame.payload)
+        except BaseException:
+            self._quick_requests = 0
+            raise
         finally:
             self.stdout_writer.send_partial_line()
-        self._send_response(frame.request_id, response)
+        if time.perf_counter() - started < QUICK_REQUEST_SECONDS:
+            self._quick_requests += 1
+        else:
+            self._quick_requests = 0
+        self._send_response(frame.request_id, response, self._quick_requests < HOLD_AFTER_QUICK_REQUESTS)
 
     def _score(self, params, payload):
         """The response to send; raises Failure for the error answers."""
@@ -263,10 +276,9 @@ class Runner:
         response.run_ms = run_ms
         return response
 
-    def _send_response(self, request_id, response):
+    def _send_response(self, request_id, response, flush):
+        """Send the answer; flush=False lets it wait for the next read (see QUICK_REQUEST_SECONDS)."""
         run_ms = response.run_ms
-        # A quick answer may wait for the next read (see HOLD_ANSWER_RUN_MS).
-        flush = run_ms is None or run_ms >= HOLD_ANSWER_RUN_MS
         if (
             request_id.__class__ is int
             and response.status == 200

@@ -396,6 +396,45 @@ class ProtocolEdgesTest(ServeTestCase):
         talk = Conversation(parse_output(output.getvalue()))
         self.assertEqual([talk.result(3)[1], talk.error(4)["data"]["kind"], talk.result(5)[1]], [b'"a"', "bad_input", b'"c"'])
 
+    def test_answers_are_not_held_where_requests_are_slow(self):
+        path = self.folder.write("score.py", """
+            import time
+
+            def init():
+                pass
+
+            def run(data):
+                if data == "slow":
+                    time.sleep(0.3)
+                return data
+        """)
+        # Enough quick requests in a row for answers to be held; then a slow one, which
+        # may keep the answers held before it; after it, answers are not held (40 is
+        # written before the second slow request ends).
+        frames = [load_frame(path), request_frame(2, "init")]
+        frames += [score_frame(request_id, body=b"quick") for request_id in range(3, 33)]
+        frames += [score_frame(33, body=b"slow"), score_frame(40, body=b"quick"), score_frame(41, body=b"slow")]
+        output = TimedWriter()
+        runner.serve(io.BytesIO(b"".join(frames)), output)
+        written_at = {}
+        for when, data in output.writes:
+            for message, _ in parse_output(data):
+                written_at.setdefault(message.get("id"), when)
+        self.assertEqual(sorted(key for key in written_at if key is not None), list(range(1, 34)) + [40, 41])
+        self.assertGreater(written_at[41] - written_at[40], 0.25)
+
+
+class TimedWriter(io.BytesIO):
+    """An output that notes when each write happened (frames are whole in each write here)."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = []
+
+    def write(self, data):
+        self.writes.append((time.monotonic(), bytes(data)))
+        return super().write(data)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -10,10 +10,10 @@ Every request pays for what happens here, so both directions avoid syscalls:
   send several requests before reading the answers (pipelining): one read can bring
   several frames, and a frame's payload may straddle reads.
 - Writing appends to a pending output buffer. A frame sent with `flush=False` (the
-  runner does so for quick `score` answers) waits there until the reader is about to
-  block for more input, or until anything else is flushed, so that the answers to
-  pipelined requests leave in one write. Nothing ever waits for more input: the
-  pending output is written before every read.
+  runner does so for quick `score` answers) waits there while the next request is
+  already buffered, until the reader is about to block for more input or anything
+  else is flushed, so that the answers to pipelined requests leave in one write.
+  Nothing ever waits for more input: the pending output is written before every read.
 
 Writes from any thread go through one lock, so a log line sent by a user thread
 never lands inside another frame; other threads always flush (their logs go out at
@@ -250,6 +250,10 @@ class Channel:
 
     def send_line(self, line, payload=b"", flush=True):
         """Send one frame whose line is already encoded (with its `payload` member)."""
+        if not flush and self._buffer.find(b"\n", self._start) < 0:
+            # No next request here (flush=False is the reader's thread): holding the
+            # frame would only delay it until the read.
+            flush = True
         if not shield_needed():
             self._send_line(line, payload, flush)
             return

@@ -137,10 +137,17 @@ class PendingOutputTest(unittest.TestCase):
         self.assertEqual(seen_at_read[0], b"")
         self.assertEqual([m["id"] for m, _ in support.parse_output(seen_at_read[-1])], [1, 2])
 
+    def test_a_frame_is_not_held_when_no_next_request_is_here(self):
+        output = io.BytesIO()
+        channel = Channel(io.BytesIO(b'{"id":1,"method":"a"}\n'), output)
+        channel.respond(channel.read_frame().request_id, {}, b"one", flush=False)
+        self.assertEqual(support.parse_output(output.getvalue()), [({"jsonrpc": "2.0", "id": 1, "result": {}, "payload": 3}, b"one")])
+
     def test_a_flushed_frame_takes_the_held_ones_along_in_order(self):
         output = io.BytesIO()
-        channel = Channel(io.BytesIO(), output)
-        channel.respond(1, {}, b"held", flush=False)
+        channel = Channel(io.BytesIO(b'{"id":1,"method":"a"}\n{"id":2,"method":"b"}\n'), output)
+        channel.respond(channel.read_frame().request_id, {}, b"held", flush=False)
+        self.assertEqual(output.getvalue(), b"")
         thread = threading.Thread(target=channel.notify, args=("log", {"from": "thread"}))
         thread.start()
         thread.join()
@@ -149,8 +156,8 @@ class PendingOutputTest(unittest.TestCase):
 
     def test_a_large_payload_is_written_at_once(self):
         output = io.BytesIO()
-        channel = Channel(io.BytesIO(), output)
-        channel.respond(1, {}, b"x" * 100000, flush=False)
+        channel = Channel(io.BytesIO(b'{"id":1,"method":"a"}\n{"id":2,"method":"b"}\n'), output)
+        channel.respond(channel.read_frame().request_id, {}, b"x" * 100000, flush=False)
         self.assertEqual(support.parse_output(output.getvalue())[0][1], b"x" * 100000)
 
 

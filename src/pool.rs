@@ -21,6 +21,8 @@ const PIPELINE_DEPTH: usize = 8;
 const HARD_TIMEOUT_GRACE: Duration = Duration::from_millis(500);
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+/// How long an idle runner gets to exit on its own at shutdown before it is killed.
+const RUNNER_EXIT_GRACE: Duration = Duration::from_secs(5);
 /// A runner that served this long without dying resets the back-off.
 const HEALTHY_RUN: Duration = Duration::from_secs(10);
 
@@ -95,9 +97,9 @@ struct Shared {
     /// Puts jobs that a dead runner never started back in the queue.
     requeue: mpsc::Sender<Job>,
     ready_runners: AtomicUsize,
-    /// Slots whose last attempt to start a runner failed and that are backing off.
-    /// Requests wait for slots that are merely (re)starting, not for failing ones.
-    failing_slots: AtomicUsize,
+    /// Slots with a runner that is ready or starting: requests wait for them. When
+    /// there is none (every slot is backing off after failures), /score answers 503.
+    live_slots: AtomicUsize,
     has_been_ready: AtomicBool,
     load_result: OnceLock<LoadResult>,
     stopping: CancellationToken,
@@ -133,7 +135,7 @@ impl Pool {
             jobs: Mutex::new(jobs),
             requeue: queue.clone(),
             ready_runners: AtomicUsize::new(0),
-            failing_slots: AtomicUsize::new(0),
+            live_slots: AtomicUsize::new(0),
             has_been_ready: AtomicBool::new(false),
             load_result: OnceLock::new(),
             stopping: CancellationToken::new(),
@@ -160,9 +162,8 @@ impl Pool {
         if shared.stopping.is_cancelled() {
             return ScoreOutcome::Internal("the server is shutting down".into());
         }
-        let is_every_slot_failing =
-            shared.failing_slots.load(Ordering::Acquire) >= shared.worker_count;
-        if shared.has_been_ready.load(Ordering::Acquire) && is_every_slot_failing {
+        let is_no_runner_coming = shared.live_slots.load(Ordering::Acquire) == 0;
+        if shared.has_been_ready.load(Ordering::Acquire) && is_no_runner_coming {
             return ScoreOutcome::Unavailable;
         }
         let (reply, outcome) = oneshot::channel();
@@ -196,11 +197,16 @@ impl Pool {
         self.shared.load_result.get().map(|load| load.input_mode)
     }
 
-    /// Stops taking work, lets runners finish what they hold, then stops them (shutdown
-    /// message, then kill after `grace`).
-    pub async fn shutdown(&self, grace: Duration) {
+    /// Stops every runner. Called once the server's own grace period is over, so a
+    /// runner still busy is killed; idle ones are asked to exit (and killed after
+    /// `RUNNER_EXIT_GRACE`).
+    pub async fn shutdown(&self) {
         self.shared.stopping.cancel();
-        let _ = tokio::time::timeout(grace + Duration::from_secs(2), self.tasks.wait()).await;
+        let _ = tokio::time::timeout(
+            RUNNER_EXIT_GRACE + Duration::from_secs(1),
+            self.tasks.wait(),
+        )
+        .await;
     }
 }
 
@@ -211,62 +217,120 @@ async fn supervise_slot(
     slot_id: usize,
     boot_failures: mpsc::UnboundedSender<BootFailure>,
 ) {
+    let mut status = SlotStatus::new(&shared);
     let mut restart_delay = FIRST_RESTART_DELAY;
     let mut is_first_start = true;
-    let mut is_failing = false;
     while !shared.stopping.is_cancelled() {
+        status.enter(SlotState::Starting);
         let started = tokio::select! {
             started = start_runner(&shared) => started,
             _ = shared.stopping.cancelled() => break,
         };
-        let is_backoff_needed = match started {
+        let wait = match started {
             Ok(runner) => {
                 is_first_start = false;
-                if std::mem::replace(&mut is_failing, false) {
-                    shared.failing_slots.fetch_sub(1, Ordering::AcqRel);
-                }
                 let began = Instant::now();
-                shared.ready_runners.fetch_add(1, Ordering::AcqRel);
+                status.enter(SlotState::Ready);
                 shared.has_been_ready.store(true, Ordering::Release);
-                let ended = serve_jobs(&shared, &runner).await;
-                shared.ready_runners.fetch_sub(1, Ordering::AcqRel);
-                if let SlotEnd::RunnerGone(how) = &ended {
-                    tracing::warn!(target: "azmlinfsrv", "Worker {slot_id}: the scoring process (pid {}) ended with {how}; starting a new one", runner.pid());
-                }
+                let mut answered = 0;
+                let ended = serve_jobs(&shared, &runner, &mut answered).await;
                 if matches!(ended, SlotEnd::Stopping) {
-                    runner.shutdown(Duration::from_secs(5)).await;
+                    status.enter(SlotState::Stopped);
+                    runner.shutdown(RUNNER_EXIT_GRACE).await;
                     break;
                 }
-                // A runner that served for a while is replaced at once; one that keeps
-                // dying young is restarted with growing delays.
-                let is_crash_looping = began.elapsed() < HEALTHY_RUN;
+                // Requests wait for a runner that is on its way back, not 503.
+                status.enter(SlotState::Starting);
+                // A runner that answered requests (or lived a while) is replaced at
+                // once; one that dies before answering anything is crash-looping and
+                // comes back with growing delays.
+                let is_crash_looping = answered == 0 && began.elapsed() < HEALTHY_RUN;
                 if !is_crash_looping {
                     restart_delay = FIRST_RESTART_DELAY;
                 }
-                is_crash_looping && restart_delay > FIRST_RESTART_DELAY
+                let how = match &ended {
+                    SlotEnd::RunnerGone(how) => how.as_str(),
+                    SlotEnd::Stopping => "",
+                };
+                if is_crash_looping {
+                    tracing::warn!(target: "azmlinfsrv", "Worker {slot_id}: the scoring process (pid {}) ended with {how} before answering any request; starting a new one in {:.1} s", runner.pid(), restart_delay.as_secs_f64());
+                    Some(restart_delay)
+                } else {
+                    tracing::warn!(target: "azmlinfsrv", "Worker {slot_id}: the scoring process (pid {}) ended with {how}; starting a new one", runner.pid());
+                    None
+                }
             }
             Err(failure) if is_first_start => {
+                status.enter(SlotState::Stopped);
                 let _ = boot_failures.send(failure);
                 return;
             }
             Err(failure) => {
-                if !std::mem::replace(&mut is_failing, true) {
-                    shared.failing_slots.fetch_add(1, Ordering::AcqRel);
-                }
                 tracing::error!(target: "azmlinfsrv", "Worker {slot_id}: the scoring process failed to start again: {}{}; retrying in {:.1} s",
                     failure.message,
                     failure.traceback.map(|t| format!("\n{t}")).unwrap_or_default(),
                     restart_delay.as_secs_f64());
-                true
+                Some(restart_delay)
             }
         };
-        if is_backoff_needed {
+        if let Some(delay) = wait {
+            status.enter(SlotState::BackingOff);
             tokio::select! {
-                _ = tokio::time::sleep(restart_delay) => {}
+                _ = tokio::time::sleep(delay) => {}
                 _ = shared.stopping.cancelled() => break,
             }
+            restart_delay = (restart_delay * 2).min(MAX_RESTART_DELAY);
         }
-        restart_delay = (restart_delay * 2).min(MAX_RESTART_DELAY);
+    }
+    status.enter(SlotState::Stopped);
+}
+
+/// Where a slot is in its life; the pool counts slots per state to decide whether a
+/// request should wait (a runner is ready or on its way) or get 503 at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    Starting,
+    Ready,
+    BackingOff,
+    Stopped,
+}
+
+/// A slot's state, kept in step with the pool's counters.
+struct SlotStatus<'a> {
+    shared: &'a Shared,
+    state: SlotState,
+}
+
+impl<'a> SlotStatus<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        SlotStatus {
+            shared,
+            state: SlotState::Stopped,
+        }
+    }
+
+    /// Counts the new state before uncounting the old one, so that a slot going from
+    /// ready to starting is never seen as neither.
+    fn enter(&mut self, state: SlotState) {
+        if state == self.state {
+            return;
+        }
+        for counter in self.counters(state) {
+            counter.fetch_add(1, Ordering::AcqRel);
+        }
+        for counter in self.counters(self.state) {
+            counter.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.state = state;
+    }
+
+    fn counters(&self, state: SlotState) -> Vec<&'a AtomicUsize> {
+        let shared = self.shared;
+        match state {
+            SlotState::Starting => vec![&shared.live_slots],
+            SlotState::Ready => vec![&shared.live_slots, &shared.ready_runners],
+            SlotState::BackingOff | SlotState::Stopped => Vec::new(),
+        }
     }
 }
 
@@ -335,7 +399,10 @@ struct InFlight {
 /// the next job; a busy one also writes further jobs into its pipe (up to
 /// `PIPELINE_DEPTH`) when no other runner is idle, so that under load the runner goes
 /// from one request to the next without waiting for a round trip through the server.
-async fn serve_jobs(shared: &Shared, runner: &Runner) -> SlotEnd {
+/// `answered` counts the requests the runner answered (the restart policy reads it).
+/// At shutdown (which comes after the server's grace period) work still running is
+/// cut off.
+async fn serve_jobs(shared: &Shared, runner: &Runner, answered: &mut usize) -> SlotEnd {
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     // When the runner started on the request at the front: the previous one's end.
     let mut front_started = Instant::now();
@@ -375,7 +442,16 @@ async fn serve_jobs(shared: &Shared, runner: &Runner) -> SlotEnd {
             continue;
         };
         let hard_deadline = front_started + shared.scoring_timeout + HARD_TIMEOUT_GRACE;
-        let reply = tokio::time::timeout_at(hard_deadline.into(), front.pending.reply()).await;
+        let reply = tokio::select! {
+            reply = tokio::time::timeout_at(hard_deadline.into(), front.pending.reply()) => reply,
+            _ = shared.stopping.cancelled() => {
+                runner.kill();
+                return SlotEnd::Stopping;
+            }
+        };
+        if matches!(reply, Ok(Ok(_)) | Ok(Err(CallError::Rpc(_)))) {
+            *answered += 1;
+        }
         let outcome = match reply {
             Ok(Ok(reply)) => {
                 let _ = front.job.reply.send(ScoreOutcome::Answered {

@@ -3,7 +3,6 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use http::HeaderValue;
 use tokio::net::TcpListener;
@@ -127,14 +126,14 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
             {
                 tracing::warn!(target: "azmlinfsrv", "Requests still in flight after the grace period are cut off");
             }
-            pool.shutdown(Duration::from_secs(5)).await;
+            pool.shutdown().await;
             tracing::info!(target: "azmlinfsrv", "Server stopped");
             Ok(())
         }
         Err(failure) => {
             stop_serving.cancel();
             report_boot_failure(&settings, &failure);
-            pool.shutdown(Duration::from_secs(1)).await;
+            pool.shutdown().await;
             Err(StartupError::boot(format!(
                 "The scoring script could not start, so the server is exiting (status 3): {}",
                 failure.message

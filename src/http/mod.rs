@@ -85,6 +85,16 @@ pub async fn serve(
             });
         let shutdown = shutdown.clone();
         connections.spawn(async move {
+            // hyper's header timeout starts with the first byte: a client that connects
+            // and never sends anything would hold a connection (and a descriptor) forever.
+            // (`peek` waits for real data; `readable()` can report ready at once.)
+            let mut first_byte = [0u8; 1];
+            if tokio::time::timeout(read_timeout, stream.peek(&mut first_byte))
+                .await
+                .is_err()
+            {
+                return;
+            }
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()

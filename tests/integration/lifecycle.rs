@@ -296,6 +296,21 @@ fn a_slow_client_is_cut_off_and_others_are_served() {
         "the slow connection was closed"
     );
 
+    // A client that connects and never sends a byte is closed too.
+    let mut silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut nothing = Vec::new();
+    let _ = silent.read_to_end(&mut nothing);
+    check!(
+        server,
+        started.elapsed() < Duration::from_secs(5),
+        "a silent connection was kept {:?}",
+        started.elapsed()
+    );
+
     // A body that stalls half-way gets 408.
     let mut stalled = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stalled
@@ -370,4 +385,63 @@ fn readiness_view_reports_every_worker() {
         server,
         view.json() == serde_json::json!({"status": "ready", "workers_ready": 2, "workers": 2})
     );
+}
+
+#[test]
+fn requests_running_past_the_shutdown_grace_are_cut_off_on_time() {
+    let mut server = lifecycle().arg("--shutdown_grace").arg("1").start();
+    let runner = runner_pid(&server);
+    let port = server.port;
+    let long =
+        std::thread::spawn(move || try_request(port, "POST", "/score", &[], br#"{"sleep": 20}"#));
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(15));
+    let took = started.elapsed();
+    check!(
+        server,
+        status.is_some_and(|s| s.success()),
+        "exit status {status:?}"
+    );
+    check!(
+        server,
+        took < Duration::from_secs(5),
+        "shutdown took {took:?} with a 1 s grace"
+    );
+    check!(
+        server,
+        !is_process_alive(runner),
+        "the busy runner was stopped"
+    );
+    let _ = long.join();
+}
+
+#[test]
+fn a_runner_that_served_is_replaced_at_once_every_time_it_dies() {
+    let server = lifecycle().start();
+    for round in 0..3 {
+        let pid = runner_pid(&server);
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        let started = Instant::now();
+        // Send only once the runner is really gone (kill returns before it dies).
+        while is_process_alive(pid) && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let response = server.post("/score", r#"{"pid": true}"#);
+        check!(
+            server,
+            response.status == 200,
+            "round {round}: {}",
+            response.text()
+        );
+        check!(
+            server,
+            started.elapsed() < Duration::from_secs(5),
+            "round {round}: the replacement took {:?} (no back-off for a runner that served)",
+            started.elapsed()
+        );
+    }
 }

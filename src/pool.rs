@@ -17,6 +17,8 @@ use crate::runner::{CallError, LaunchSpec, PendingScore, ReplyBody, Runner};
 
 /// Requests a busy runner holds at most: the one it runs plus those waiting in its pipe.
 const PIPELINE_DEPTH: usize = 8;
+/// Requests are pipelined into a runner only while its last request took less than this.
+const PIPELINE_MAX_RUN: Duration = Duration::from_millis(5);
 /// Time a runner gets past `SCORING_TIMEOUT_MS` to interrupt itself before it is killed.
 const HARD_TIMEOUT_GRACE: Duration = Duration::from_millis(500);
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
@@ -406,6 +408,8 @@ async fn serve_jobs(shared: &Shared, runner: &Runner, answered: &mut usize) -> S
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     // When the runner started on the request at the front: the previous one's end.
     let mut front_started = Instant::now();
+    // How long the last request took in the runner.
+    let mut last_run = Duration::MAX;
     loop {
         if in_flight.is_empty() {
             let job = tokio::select! {
@@ -423,9 +427,13 @@ async fn serve_jobs(shared: &Shared, runner: &Runner, answered: &mut usize) -> S
             }
             continue;
         }
-        // The queue's lock is held only by an idle runner waiting for work: when it is
-        // taken, leave the next job to that runner.
-        while in_flight.len() < PIPELINE_DEPTH {
+        // Pipelining pays off for quick requests only, and only when every runner is up
+        // and busy: otherwise a queued request could wait behind a slow one while
+        // another runner is (or is about to be) free. The queue's lock is held only by
+        // an idle runner waiting for work: when it is taken, leave the job to it.
+        let is_pipelining_useful = last_run < PIPELINE_MAX_RUN
+            && shared.ready_runners.load(Ordering::Acquire) >= shared.worker_count;
+        while is_pipelining_useful && in_flight.len() < PIPELINE_DEPTH {
             let Ok(mut jobs) = shared.jobs.try_lock() else {
                 break;
             };
@@ -462,6 +470,7 @@ async fn serve_jobs(shared: &Shared, runner: &Runner, answered: &mut usize) -> S
                     // The runner is busy until its generator is exhausted.
                     let _ = done.await;
                 }
+                last_run = front_started.elapsed();
                 front_started = Instant::now();
                 continue;
             }
@@ -487,6 +496,7 @@ async fn serve_jobs(shared: &Shared, runner: &Runner, answered: &mut usize) -> S
             }
         };
         let _ = front.job.reply.send(outcome);
+        last_run = front_started.elapsed();
         front_started = Instant::now();
     }
 }

@@ -445,3 +445,41 @@ fn a_runner_that_served_is_replaced_at_once_every_time_it_dies() {
         );
     }
 }
+
+#[test]
+fn quick_requests_do_not_queue_behind_a_slow_one_while_another_worker_is_free() {
+    let server = lifecycle().arg("--worker_count").arg("2").start();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.get("/readiness").status != 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Warm both workers with quick requests, as under real traffic.
+    for _ in 0..50 {
+        server.post("/score", "{}");
+    }
+    let port = server.port;
+    let slow =
+        std::thread::spawn(move || try_request(port, "POST", "/score", &[], br#"{"sleep": 1.5}"#));
+    std::thread::sleep(Duration::from_millis(100));
+    let quick: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut slowest = Duration::ZERO;
+                for _ in 0..20 {
+                    let started = Instant::now();
+                    let answer = try_request(port, "POST", "/score", &[], b"{}");
+                    assert!(answer.is_ok_and(|r| r.status == 200));
+                    slowest = slowest.max(started.elapsed());
+                }
+                slowest
+            })
+        })
+        .collect();
+    let slowest = quick.into_iter().map(|t| t.join().unwrap()).max().unwrap();
+    check!(
+        server,
+        slowest < Duration::from_millis(700),
+        "a quick request waited {slowest:?}"
+    );
+    check!(server, slow.join().unwrap().is_ok_and(|r| r.status == 200));
+}

@@ -2,6 +2,7 @@
 //! no I/O. A frame is one JSON-RPC 2.0 object on a line plus an optional raw payload.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Bumped on every incompatible change; `runner.py` carries the same number.
@@ -9,7 +10,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// One message as it appears on a line, in either direction. Kept loose (every member
 /// optional) so that a frame of an unexpected shape is reported, not a parse failure.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+/// `params` and `result` stay raw JSON text until their receiver decodes them into its
+/// own type: no intermediate `Value` tree on the request path.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Message {
     pub jsonrpc: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -17,9 +20,9 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub params: Option<Value>,
+    pub params: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    pub result: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<RpcError>,
     /// Bytes of raw payload that follow the line (our extension of JSON-RPC).
@@ -32,24 +35,33 @@ fn is_zero(value: &usize) -> bool {
 }
 
 impl Message {
-    pub fn request(id: u64, method: &str, params: Value, payload: usize) -> Self {
-        Message {
+    pub fn request<P: Serialize>(
+        id: u64,
+        method: &str,
+        params: &P,
+        payload: usize,
+    ) -> serde_json::Result<Self> {
+        Ok(Message {
             jsonrpc: "2.0".into(),
             id: Some(id),
             method: Some(method.into()),
-            params: Some(params),
+            params: Some(serde_json::value::to_raw_value(params)?),
             payload,
+            ..Message::default()
+        })
+    }
+
+    pub fn notification(method: &str) -> Self {
+        Message {
+            jsonrpc: "2.0".into(),
+            method: Some(method.into()),
             ..Message::default()
         }
     }
 
-    pub fn notification(method: &str, params: Option<Value>) -> Self {
-        Message {
-            jsonrpc: "2.0".into(),
-            method: Some(method.into()),
-            params,
-            ..Message::default()
-        }
+    /// The params decoded as `T`; `None` when absent or of another shape.
+    pub fn params_as<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_str(self.params.as_ref()?.get()).ok()
     }
 
     /// Which of the three JSON-RPC shapes this is.
@@ -192,13 +204,13 @@ mod tests {
 
     #[test]
     fn request_serialises_to_the_documented_shape() {
-        let message = Message::request(9, "score", json!({"method": "POST"}), 13);
+        let message = Message::request(9, "score", &json!({"method": "POST"}), 13).unwrap();
         let text = serde_json::to_string(&message).unwrap();
         assert_eq!(
             text,
             r#"{"jsonrpc":"2.0","id":9,"method":"score","params":{"method":"POST"},"payload":13}"#
         );
-        let no_payload = serde_json::to_string(&Message::notification("shutdown", None)).unwrap();
+        let no_payload = serde_json::to_string(&Message::notification("shutdown")).unwrap();
         assert_eq!(no_payload, r#"{"jsonrpc":"2.0","method":"shutdown"}"#);
     }
 

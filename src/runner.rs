@@ -187,17 +187,13 @@ impl Runner {
 
     /// Imports the entry script and analyses `run()`.
     pub async fn load(&self, params: &LoadParams) -> Result<LoadResult, CallError> {
-        let params =
-            serde_json::to_value(params).map_err(|err| CallError::Broken(err.to_string()))?;
         let routed = self.call("load", params, &[]).await?;
         decode_result(routed.message)
     }
 
     /// Runs the script's `init()`.
     pub async fn init(&self) -> Result<(), CallError> {
-        let routed = self
-            .call("init", Value::Object(Default::default()), &[])
-            .await?;
+        let routed = self.call("init", &serde_json::json!({}), &[]).await?;
         decode_result::<Value>(routed.message).map(|_| ())
     }
 
@@ -208,8 +204,6 @@ impl Runner {
         params: &ScoreParams<'_>,
         body: &[u8],
     ) -> Result<PendingScore, CallError> {
-        let params =
-            serde_json::to_value(params).map_err(|err| CallError::Broken(err.to_string()))?;
         let reply = self.send("score", params, body).await?;
         Ok(PendingScore {
             reply,
@@ -219,7 +213,7 @@ impl Runner {
 
     /// Asks the runner to exit, and kills it if it has not within `grace`.
     pub async fn shutdown(&self, grace: Duration) {
-        let message = Message::notification("shutdown", None);
+        let message = Message::notification("shutdown");
         {
             let mut stdin = self.stdin.lock().await;
             let _ = tokio::time::timeout(grace, transport::write_frame(&mut *stdin, &message, &[]))
@@ -244,7 +238,12 @@ impl Runner {
         wait_for_exit(self.exit.clone()).await
     }
 
-    async fn call(&self, method: &str, params: Value, payload: &[u8]) -> Result<Routed, CallError> {
+    async fn call<P: serde::Serialize>(
+        &self,
+        method: &str,
+        params: &P,
+        payload: &[u8],
+    ) -> Result<Routed, CallError> {
         let reply = self.send(method, params, payload).await?;
         match reply.await {
             Ok(outcome) => outcome,
@@ -253,16 +252,17 @@ impl Runner {
     }
 
     /// Writes one request; the receiver yields its routed answer.
-    async fn send(
+    async fn send<P: serde::Serialize>(
         &self,
         method: &str,
-        params: Value,
+        params: &P,
         payload: &[u8],
     ) -> Result<ReplySlot, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let message = Message::request(id, method, params, payload.len())
+            .map_err(|err| CallError::Broken(err.to_string()))?;
         let (reply_tx, reply_rx) = oneshot::channel();
         lock(&self.pending).insert(id, reply_tx);
-        let message = Message::request(id, method, params, payload.len());
         let written = {
             let mut stdin = self.stdin.lock().await;
             transport::write_frame(&mut *stdin, &message, payload).await
@@ -328,8 +328,8 @@ fn decode_result<T: serde::de::DeserializeOwned>(message: Message) -> Result<T, 
     if let Some(error) = message.error {
         return Err(CallError::Rpc(error));
     }
-    let result = message.result.unwrap_or(Value::Null);
-    serde_json::from_value(result)
+    let result = message.result.as_ref().map_or("null", |raw| raw.get());
+    serde_json::from_str(result)
         .map_err(|err| CallError::Broken(format!("unexpected result shape: {err}")))
 }
 
@@ -400,9 +400,8 @@ async fn route_frames<R: AsyncRead + Unpin>(
                     .message
                     .result
                     .as_ref()
-                    .and_then(|result| result.get("streaming"))
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
+                    .and_then(|result| serde_json::from_str::<StreamingFlag>(result.get()).ok())
+                    .is_some_and(|flag| flag.streaming);
                 let stream = is_streaming.then(|| {
                     let (chunk_tx, chunk_rx) = mpsc::channel(STREAM_BUFFER_CHUNKS);
                     let (done_tx, done_rx) = oneshot::channel();
@@ -416,11 +415,7 @@ async fn route_frames<R: AsyncRead + Unpin>(
                 }));
             }
             MessageKind::Notification("log") => {
-                if let Some(record) = frame
-                    .message
-                    .params
-                    .and_then(|p| serde_json::from_value::<LogRecord>(p).ok())
-                {
+                if let Some(record) = frame.message.params_as::<LogRecord>() {
                     logging::write_runner_record(
                         record.time,
                         &record.level,
@@ -431,10 +426,7 @@ async fn route_frames<R: AsyncRead + Unpin>(
                 }
             }
             MessageKind::Notification("hello") => {
-                let hello = frame
-                    .message
-                    .params
-                    .and_then(|p| serde_json::from_value::<Hello>(p).ok());
+                let hello = frame.message.params_as::<Hello>();
                 if let (Some(hello), Some(tx)) = (hello, hello_tx.take()) {
                     let _ = tx.send(hello);
                 }
@@ -478,8 +470,12 @@ async fn route_frames<R: AsyncRead + Unpin>(
 }
 
 fn stream_event(message: &Message) -> Option<StreamEvent> {
-    message
-        .params
-        .clone()
-        .and_then(|p| serde_json::from_value(p).ok())
+    message.params_as()
+}
+
+/// Just the `streaming` member of a score result, to route the chunks that follow.
+#[derive(serde::Deserialize)]
+struct StreamingFlag {
+    #[serde(default)]
+    streaming: bool,
 }

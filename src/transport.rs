@@ -160,9 +160,9 @@ mod tests {
     #[tokio::test]
     async fn frames_with_payload_round_trip() {
         let mut wire = Vec::new();
-        let message = Message::request(1, "score", serde_json::json!({}), 5);
+        let message = Message::request(1, "score", &serde_json::json!({}), 5).unwrap();
         write_frame(&mut wire, &message, b"hello").await.unwrap();
-        write_frame(&mut wire, &Message::notification("shutdown", None), b"")
+        write_frame(&mut wire, &Message::notification("shutdown"), b"")
             .await
             .unwrap();
         let frames = read_all(&wire).await;

@@ -5,36 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "integration/util.rs"]
+mod util;
+
 /// A venv with what the recorded scenarios import (inference-schema, numpy, flask).
 fn conformance_venv() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("test-venvs")
-        .join("conformance");
-    let packages = ["inference-schema", "numpy", "flask"];
-    let marker = root.join(".azmlinfsrv-ready");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(packages.join("\n").as_str()) {
-        return root;
-    }
-    let _ = std::fs::remove_dir_all(&root);
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&root)
-        .status()
-        .expect("python3 on PATH");
-    assert!(
-        status.success(),
-        "python3 -m venv {} failed",
-        root.display()
-    );
-    let status = Command::new(root.join("bin").join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(packages)
-        .status()
-        .expect("pip");
-    assert!(status.success(), "pip install {packages:?} failed");
-    std::fs::write(&marker, packages.join("\n")).unwrap();
-    root
+    util::venv("conformance", &["inference-schema", "numpy", "flask"])
 }
 
 #[test]

@@ -54,7 +54,6 @@ pub fn app(
         .unify()
 }
 
-/// Routes one request and adds the headers every answer carries.
 /// Everything about a request but its body.
 struct RequestHead {
     method: Method,
@@ -64,6 +63,7 @@ struct RequestHead {
     peer: Option<SocketAddr>,
 }
 
+/// Routes one request and adds the headers every answer carries.
 async fn dispatch<S, B>(state: &AppState, request: RequestHead, body: S) -> Response
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
@@ -77,7 +77,7 @@ where
         headers,
         ..
     } = &request;
-    let (method, path) = (method.clone(), path.as_str());
+    let path = path.as_str();
     let ids = match RequestIds::from_headers(headers) {
         Ok(ids) => ids,
         Err(too_long) => {
@@ -98,28 +98,28 @@ where
     }
     let is_known_route = matches!(path, "/" | "/score" | "/swagger.json");
     let mut response = match path {
-        "/" => liveness(state, &method),
+        "/" => liveness(state, method),
         "/score" => score_route(state, &request, body, &ids).await,
-        "/swagger.json" => swagger(state, &method, query).await,
-        READINESS_PATH => readiness(state, &method),
+        "/swagger.json" => swagger(state, method, query).await,
+        READINESS_PATH => readiness(state, method),
         _ => router_error(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE),
     };
     let response_headers = response.headers_mut();
     ids.apply(response_headers);
     state.add_server_version(response_headers);
     if is_known_route && response.status() != StatusCode::METHOD_NOT_ALLOWED {
-        state.cors.apply(&method, headers, response.headers_mut());
+        state.cors.apply(method, headers, response.headers_mut());
     }
     if path != "/" && is_known_route {
         log_access(
-            &method,
+            method,
             path,
             response.status(),
             started,
             known_length(&response),
         );
     }
-    if method == Method::HEAD {
+    if *method == Method::HEAD {
         // HEAD answers carry the headers of the GET answer but never a body.
         *response.body_mut() = warp::hyper::body::Bytes::new().into();
     }

@@ -277,6 +277,9 @@ async fn supervise_slot(
         };
         if let Some(delay) = wait {
             status.enter(SlotState::BackingOff);
+            if shared.live_slots.load(Ordering::Acquire) == 0 {
+                answer_queue_unavailable(&shared);
+            }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shared.stopping.cancelled() => break,
@@ -285,6 +288,18 @@ async fn supervise_slot(
         }
     }
     status.enter(SlotState::Stopped);
+}
+
+/// With no runner ready or starting, the requests already queued would wait for the
+/// whole back-off: they get the same 503 that new requests get.
+/// (A locked queue means a runner came back meanwhile and is waiting for work.)
+fn answer_queue_unavailable(shared: &Shared) {
+    let Ok(mut jobs) = shared.jobs.try_lock() else {
+        return;
+    };
+    while let Ok(job) = jobs.try_recv() {
+        let _ = job.reply.send(ScoreOutcome::Unavailable);
+    }
 }
 
 /// Where a slot is in its life; the pool counts slots per state to decide whether a

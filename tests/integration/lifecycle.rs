@@ -147,6 +147,26 @@ fn init_failing_on_restart_is_retried_and_the_server_comes_back() {
     std::fs::write(&marker, "x").unwrap();
     let crash = server.post("/score", r#"{"exit": 3}"#);
     check!(server, crash.status == 500);
+    // Requests that arrive while the replacement is starting wait for it; when it
+    // fails they are answered 503 instead of waiting out the back-off.
+    let port = server.port;
+    let waiting: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let answer = try_request(port, "POST", "/score", &[], b"{}");
+                (answer.map(|r| r.status).ok(), started.elapsed())
+            })
+        })
+        .collect();
+    for waiter in waiting {
+        let (status, took) = waiter.join().unwrap();
+        check!(
+            server,
+            status == Some(503) && took < Duration::from_secs(5),
+            "a request queued during the failing restart got {status:?} after {took:?}"
+        );
+    }
     // Every runner is down and cannot start: unhealthy, /score says so at once.
     check!(
         server,

@@ -220,6 +220,12 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Our pid, read once: `getpid` is a system call, and every log line shows it.
+fn server_pid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
 /// The `tracing` event formatter for the server's own lines.
 struct ContractFormat;
 
@@ -246,7 +252,7 @@ where
             "{} {} [{}] {} - ",
             Timestamp(now_secs()),
             letter,
-            std::process::id(),
+            server_pid(),
             metadata.target()
         )?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;

@@ -33,6 +33,14 @@ pub fn with_body(status: StatusCode, content_type: &'static str, body: Bytes) ->
     response
 }
 
+/// A JSON error answer with `x-ms-run-function-failed`, as every error the server
+/// builds carries it (`True` only when the script's run() is to blame).
+pub fn error_reply(status: StatusCode, message: &str, is_run_failed: bool) -> Response {
+    let mut response = json_message(status, message);
+    set_run_failed(response.headers_mut(), is_run_failed);
+    response
+}
+
 /// `x-ms-run-function-failed` as Python prints a bool.
 pub fn set_run_failed(headers: &mut HeaderMap, is_failed: bool) {
     let text = if is_failed { "True" } else { "False" };

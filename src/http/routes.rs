@@ -13,8 +13,8 @@ use warp::Filter;
 
 use super::body::{read_limited, BodyError};
 use super::replies::{
-    json_message, known_length, log_access, set_run_failed, with_body, CONTENT_TYPE_HTML,
-    CONTENT_TYPE_JSON, METHOD_NOT_ALLOWED_MESSAGE, NOT_FOUND_MESSAGE,
+    error_reply, json_message, known_length, log_access, set_run_failed, with_body,
+    CONTENT_TYPE_HTML, CONTENT_TYPE_JSON, METHOD_NOT_ALLOWED_MESSAGE, NOT_FOUND_MESSAGE,
 };
 use super::request_ids::{insert_if_nonempty, RequestIds};
 use super::{score, AppState, PeerAddress};
@@ -81,11 +81,11 @@ where
     let ids = match RequestIds::from_headers(headers) {
         Ok(ids) => ids,
         Err(too_long) => {
-            let mut response = json_message(
+            let mut response = error_reply(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 too_long.message,
+                false,
             );
-            set_run_failed(response.headers_mut(), false);
             if let Some(request_id) = &too_long.request_id {
                 insert_if_nonempty(response.headers_mut(), "x-request-id", request_id);
             }
@@ -102,7 +102,7 @@ where
         "/score" => score_route(state, &request, body, &ids).await,
         "/swagger.json" => swagger(state, method, query).await,
         READINESS_PATH => readiness(state, method),
-        _ => router_error(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE),
+        _ => error_reply(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE, false),
     };
     let response_headers = response.headers_mut();
     ids.apply(response_headers);
@@ -131,7 +131,11 @@ const READINESS_PATH: &str = "/readiness";
 
 fn readiness(state: &AppState, method: &Method) -> Response {
     if *method != Method::GET && *method != Method::HEAD {
-        return router_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE);
+        return error_reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            METHOD_NOT_ALLOWED_MESSAGE,
+            false,
+        );
     }
     let (ready, total) = state.pool.readiness();
     let (status, word) = match ready {
@@ -141,12 +145,6 @@ fn readiness(state: &AppState, method: &Method) -> Response {
     };
     let body = serde_json::json!({"status": word, "workers_ready": ready, "workers": total});
     with_body(status, CONTENT_TYPE_JSON, body.to_string().into())
-}
-
-fn router_error(status: StatusCode, message: &str) -> Response {
-    let mut response = json_message(status, message);
-    set_run_failed(response.headers_mut(), false);
-    response
 }
 
 /// `GET /`: healthy once a runner has finished `init()`; 503 before that (and while no
@@ -172,7 +170,11 @@ fn liveness(state: &AppState, method: &Method) -> Response {
                 .insert("allow", HeaderValue::from_static("GET, HEAD, OPTIONS"));
             response
         }
-        _ => router_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE),
+        _ => error_reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            METHOD_NOT_ALLOWED_MESSAGE,
+            false,
+        ),
     }
 }
 
@@ -212,7 +214,13 @@ where
             set_run_failed(response.headers_mut(), false);
             return response;
         }
-        _ => return router_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE),
+        _ => {
+            return error_reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                METHOD_NOT_ALLOWED_MESSAGE,
+                false,
+            )
+        }
     }
     let declared_length = headers
         .get("content-length")
@@ -233,18 +241,18 @@ where
                  or start the server with a higher --max_body_mb.",
                 limit / (1024 * 1024)
             );
-            return router_error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+            return error_reply(StatusCode::PAYLOAD_TOO_LARGE, &message, false);
         }
         Err(BodyError::TooSlow) => {
-            return router_error(
+            return error_reply(
                 StatusCode::REQUEST_TIMEOUT,
-                "The request body was not received in time: the client sent it too slowly or stopped sending.",
-            );
+                "The request body was not received in time: the client sent it too slowly or stopped sending.", false);
         }
         Err(BodyError::Broken(reason)) => {
-            return router_error(
+            return error_reply(
                 StatusCode::BAD_REQUEST,
                 &format!("The request body could not be read: {reason}"),
+                false,
             );
         }
     };
@@ -292,13 +300,16 @@ fn title_case(name: &str) -> String {
 
 async fn swagger(state: &AppState, method: &Method, query: &str) -> Response {
     if *method != Method::GET && *method != Method::HEAD {
-        return router_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE);
+        return error_reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            METHOD_NOT_ALLOWED_MESSAGE,
+            false,
+        );
     }
     let Some(documents) = state.swagger.get() else {
-        return router_error(
+        return error_reply(
             StatusCode::SERVICE_UNAVAILABLE,
-            "The OpenAPI document is not ready: the scoring script has not been loaded yet. Retry shortly.",
-        );
+            "The OpenAPI document is not ready: the scoring script has not been loaded yet. Retry shortly.", false);
     };
     let version = query_value(query, "version");
     let mut response = match documents.find(version.as_deref()) {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use warp::reply::{Reply, Response};
 
-use super::replies::{json_message, set_run_failed};
+use super::replies::{error_reply, set_run_failed};
 use crate::pool::{ScoreOutcome, ScoreRequest};
 use crate::runner::{BodyStream, ReplyBody};
 
@@ -53,16 +53,13 @@ pub async fn respond(
                 "user_error" | "timeout" => (StatusCode::INTERNAL_SERVER_ERROR, true),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, false),
             };
-            let mut response = json_message(status, &message);
-            set_run_failed(response.headers_mut(), is_run_failed);
-            response
+            error_reply(status, &message, is_run_failed)
         }
-        ScoreOutcome::TimedOut => {
-            let mut response =
-                json_message(StatusCode::INTERNAL_SERVER_ERROR, &format!("Scoring timeout after {scoring_timeout_ms} ms"));
-            set_run_failed(response.headers_mut(), true);
-            response
-        }
+        ScoreOutcome::TimedOut => error_reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("Scoring timeout after {scoring_timeout_ms} ms"),
+            true,
+        ),
         ScoreOutcome::RunnerExited { pid, how } => {
             tracing::error!(target: "azmlinfsrv", "Request {request_id}: the scoring process (pid {pid}) ended with {how} while running run()");
             let message = format!(
@@ -70,9 +67,7 @@ pub async fn respond(
                  A new one is being started; check the server log for the cause (a crash in native code, \
                  os._exit or sys.exit in run(), or running out of memory)."
             );
-            let mut response = json_message(StatusCode::INTERNAL_SERVER_ERROR, &message);
-            set_run_failed(response.headers_mut(), true);
-            response
+            error_reply(StatusCode::INTERNAL_SERVER_ERROR, &message, true)
         }
         ScoreOutcome::QueueFull => {
             tracing::warn!(target: "azmlinfsrv", "Request {request_id} refused with 503: {queue_limit} requests are already waiting for a worker");
@@ -89,19 +84,16 @@ pub async fn respond(
         ),
         ScoreOutcome::Internal(reason) => {
             tracing::error!(target: "azmlinfsrv", "Request {request_id} failed inside the server: {reason}");
-            let mut response = json_message(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR_MESSAGE);
-            set_run_failed(response.headers_mut(), false);
-            response
+            error_reply(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR_MESSAGE, false)
         }
     }
 }
 
 fn unavailable(message: &str, retry_after_secs: &'static str) -> Response {
-    let mut response = json_message(StatusCode::SERVICE_UNAVAILABLE, message);
+    let mut response = error_reply(StatusCode::SERVICE_UNAVAILABLE, message, false);
     response
         .headers_mut()
         .insert("retry-after", HeaderValue::from_static(retry_after_secs));
-    set_run_failed(response.headers_mut(), false);
     response
 }
 

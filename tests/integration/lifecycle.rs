@@ -245,6 +245,11 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         answer.as_ref().is_ok_and(|r| r.status == 200),
         "in-flight request: {answer:?}"
     );
+    exits_0_and_stops(&mut server, runner);
+}
+
+/// Waits (15 s at most) for a stopping server: it must exit 0 and take `runner` with it.
+fn exits_0_and_stops(server: &mut Server, runner: u64) {
     let status = server.wait_exit(Duration::from_secs(15));
     check!(
         server,
@@ -414,22 +419,12 @@ fn requests_running_past_the_shutdown_grace_are_cut_off_on_time() {
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     server.signal("TERM");
-    let status = server.wait_exit(Duration::from_secs(15));
+    exits_0_and_stops(&mut server, runner);
     let took = started.elapsed();
-    check!(
-        server,
-        status.is_some_and(|s| s.success()),
-        "exit status {status:?}"
-    );
     check!(
         server,
         took < Duration::from_secs(5),
         "shutdown took {took:?} with a 1 s grace"
-    );
-    check!(
-        server,
-        !is_process_alive(runner),
-        "the busy runner was stopped"
     );
     let _ = long.join();
 }

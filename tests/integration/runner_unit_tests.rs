@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::system_python;
+use crate::util::{output_text, system_python};
 
 #[test]
 fn runner_python_unit_tests_pass() {
@@ -21,11 +21,7 @@ fn runner_python_unit_tests_pass() {
         .current_dir(root)
         .output()
         .expect("python3 must be on PATH");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let report = output_text(&output);
     assert!(
         output.status.success(),
         "runner unit tests failed:\n{report}"

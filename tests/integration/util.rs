@@ -411,6 +411,15 @@ fn decode_chunked(mut data: &[u8]) -> Vec<u8> {
     body
 }
 
+/// A finished command's stdout then stderr, as text for a failure message.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// The system Python the tests use to build venvs (python3 on PATH).
 pub fn system_python() -> PathBuf {
     which_python().expect("python3 must be on PATH to run the tests")

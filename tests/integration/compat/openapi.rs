@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{in_venv, openapi_env, schema_env};
 use crate::check;
-use crate::util::{test_script, Launch, Scratch, Server};
+use crate::util::{output_text, test_script, Launch, Scratch, Server};
 
 /// `(query, the version field the document must declare)`.
 const VERSIONS: [(&str, &str, &str); 3] = [
@@ -91,11 +91,7 @@ fn swagger_documents_are_valid_openapi() {
         .args(&files)
         .output()
         .expect("run the OpenAPI validator");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let report = output_text(&output);
     assert!(
         output.status.success(),
         "invalid OpenAPI documents:\n{report}"

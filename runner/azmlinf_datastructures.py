@@ -312,6 +312,19 @@ def parse_content_type(value):
     return mimetype, {key: str(param) for key, param in params[1:] if key}
 
 
+class MimetypeProperties:
+    """`mimetype` and `mimetype_params` derived from a `content_type` property, as both
+    werkzeug's requests and its uploaded files offer them."""
+
+    @property
+    def mimetype(self):
+        return parse_content_type(self.content_type)[0]
+
+    @property
+    def mimetype_params(self):
+        return parse_content_type(self.content_type)[1]
+
+
 def _header_value(value, params):
     """A header value as werkzeug stores it: str, with `; key=value` params, no newlines."""
     text = str(value)
@@ -322,7 +335,7 @@ def _header_value(value, params):
     return text
 
 
-class FileStorage:
+class FileStorage(MimetypeProperties):
     """An uploaded file from a multipart/form-data body (werkzeug's FileStorage)."""
 
     def __init__(self, stream=None, filename=None, name=None, content_type=None, headers=None):
@@ -336,14 +349,6 @@ class FileStorage:
     @property
     def content_type(self):
         return self.headers.get("Content-Type")
-
-    @property
-    def mimetype(self):
-        return parse_content_type(self.content_type)[0]
-
-    @property
-    def mimetype_params(self):
-        return parse_content_type(self.content_type)[1]
 
     @property
     def content_length(self):

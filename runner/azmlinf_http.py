@@ -22,6 +22,7 @@ from azmlinf_datastructures import (
     EnvironHeaders,
     FileStorage,
     Headers,
+    MimetypeProperties,
     MultiDict,
     UnsupportedMediaType,
     parse_content_type,
@@ -154,7 +155,7 @@ class _UserAgent(str):
         return str(self)
 
 
-class Request:
+class Request(MimetypeProperties):
     """A WSGI request with Flask's request API, for environments without Flask."""
 
     def __init__(self, environ):
@@ -258,14 +259,6 @@ class Request:
     @property
     def content_type(self):
         return self.environ.get("CONTENT_TYPE")
-
-    @property
-    def mimetype(self):
-        return parse_content_type(self.content_type)[0]
-
-    @property
-    def mimetype_params(self):
-        return parse_content_type(self.content_type)[1]
 
     @property
     def content_length(self):

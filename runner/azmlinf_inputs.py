@@ -1,6 +1,6 @@
 """Turns a `score` request into run()'s keyword arguments, per input mode.
 
-The rules are the reference server's (CONTRACT.md, "How run() receives its input"):
+The rules are the reference server's (docs/contract.md, "How run() receives its input"):
 
 - plain (undecorated): POST gives the body as UTF-8 text, GET the query string as a
   JSON object text;

@@ -756,8 +756,8 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// The recorded conformance suite, beside the repository (`shared/` next to `main/`).
-    const CONFORMANCE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
+    /// The conformance cases recorded from the reference, kept in the repository.
+    const CONFORMANCE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance");
 
     fn user_swagger_app_root() -> PathBuf {
         Path::new(CONFORMANCE_DIR).join("apps/user_swagger")

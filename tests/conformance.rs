@@ -1,4 +1,4 @@
-//! The conformance suite recorded from the reference server (`../shared/conformance`),
+//! The conformance suite recorded from the reference server (`tests/conformance`),
 //! replayed against our binary. A test crate of its own so that it runs after the
 //! integration tests, not beside them: some cases time concurrent requests.
 
@@ -15,8 +15,7 @@ fn conformance_venv() -> PathBuf {
 
 #[test]
 fn every_recorded_case_of_the_reference_passes() {
-    let suite =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/run_conformance.py");
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/run_conformance.py");
     assert!(
         suite.is_file(),
         "the conformance suite is missing at {}",

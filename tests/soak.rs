@@ -5,7 +5,7 @@
 //! the timing-sensitive integration tests. Loopback only; Linux only (it reads `/proc`).
 //!
 //! The killer strikes only while both runners are serving, so one runner is always up:
-//! a kill is the "runner crashes" row of the failure model (`shared/DESIGN.md`), never
+//! a kill is the "runner crashes" row of the failure model (`docs/design.md`), never
 //! "all runners down" (where 503s are the right answer). A tick that finds a runner
 //! still restarting (or backing off) is skipped and counted.
 //!

@@ -1,4 +1,4 @@
-"""How a request becomes run()'s arguments (CONTRACT.md; goldens echo_input, schema_std)."""
+"""How a request becomes run()'s arguments (docs/contract.md; goldens echo_input, schema_std)."""
 
 import inspect
 import json

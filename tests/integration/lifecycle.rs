@@ -1,4 +1,4 @@
-//! The failure model of `shared/DESIGN.md`, row by row, with real processes: what the
+//! The failure model of `docs/design.md`, row by row, with real processes: what the
 //! client sees and that the server keeps serving.
 
 use std::io::{Read, Write};

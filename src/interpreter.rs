@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::PythonRequest;
 use crate::platform;
-use crate::settings::PythonRequest;
 use crate::startup_error::StartupError;
 
 /// The chosen interpreter and what starting it needs.

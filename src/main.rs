@@ -10,37 +10,29 @@
 //! - `http`: routes, headers, CORS, errors, access log; `swagger`: OpenAPI documents.
 //! - `server`: wires them together; `shutdown`: stop signals; `logging`: line format.
 
-mod banner;
-mod cli;
+mod config;
 mod http;
 mod interpreter;
 mod logging;
 mod model_dir_tree;
+mod openapi;
 mod platform;
-mod pool;
-mod protocol;
-#[cfg(test)]
-mod protocol_frames;
-mod runner;
 mod runner_files;
 mod server;
-mod settings;
 mod shutdown;
 mod startup_error;
-mod swagger;
-mod transport;
+mod worker;
 
 use clap::Parser;
 
-use crate::cli::Flags;
-use crate::settings::Settings;
+use crate::config::{Flags, Settings};
 
 fn main() {
     let flags = match Flags::try_parse() {
         Ok(flags) => flags,
         Err(error) => exit_on_bad_flags(error),
     };
-    let env: settings::Environment = std::env::vars().collect();
+    let env: config::Environment = std::env::vars().collect();
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
     let settings = match Settings::resolve(&flags, &env, &cwd) {
         Ok(settings) => settings,

@@ -10,17 +10,17 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::{banner, Environment, Settings};
 use crate::http::{AppState, Cors};
 use crate::interpreter;
 use crate::model_dir_tree;
-use crate::pool::{BootFailure, FirstLoadHook, Pool, PoolConfig};
-use crate::protocol::LoadParams;
-use crate::runner::LaunchSpec;
+use crate::openapi::{ScriptSchemas, ServiceDescription, SwaggerDocuments};
 use crate::runner_files;
-use crate::settings::{Environment, Settings};
+use crate::shutdown;
 use crate::startup_error::StartupError;
-use crate::swagger::{ScriptSchemas, ServiceDescription, SwaggerDocuments};
-use crate::{banner, shutdown};
+use crate::worker::pool::{BootFailure, FirstLoadHook, Pool, PoolConfig};
+use crate::worker::process::LaunchSpec;
+use crate::worker::wire::LoadParams;
 
 /// Lines of the model directory listed when `init()` fails.
 const MODEL_DIR_TREE_LINES: usize = 200;

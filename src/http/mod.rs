@@ -20,8 +20,8 @@ use tokio_util::task::TaskTracker;
 
 pub use cors::Cors;
 
-use crate::pool::Pool;
-use crate::swagger::SwaggerDocuments;
+use crate::openapi::SwaggerDocuments;
+use crate::worker::pool::Pool;
 
 /// The most a request's head (request line plus headers) may take up.
 const MAX_HEAD_BYTES: usize = 64 * 1024;

@@ -18,8 +18,8 @@ use super::replies::{
 };
 use super::request_ids::{insert_if_nonempty, RequestIds};
 use super::{score, AppState, PeerAddress};
-use crate::pool::ScoreRequest;
-use crate::protocol::InputMode;
+use crate::worker::pool::ScoreRequest;
+use crate::worker::wire::InputMode;
 
 /// The whole application as one warp filter.
 pub fn app(

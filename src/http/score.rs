@@ -9,15 +9,15 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use warp::reply::{Reply, Response};
 
 use super::replies::{error_reply, set_run_failed};
-use crate::pool::{ScoreOutcome, ScoreRequest};
-use crate::runner::{BodyStream, ReplyBody};
+use crate::worker::pool::{ScoreOutcome, ScoreRequest};
+use crate::worker::process::{BodyStream, ReplyBody};
 
 const INTERNAL_ERROR_MESSAGE: &str =
     "An unexpected internal error occurred. Check the logs for more info.";
 
 /// Runs the request through the pool and builds the response.
 pub async fn respond(
-    pool: &crate::pool::Pool,
+    pool: &crate::worker::pool::Pool,
     request: ScoreRequest,
     scoring_timeout_ms: u128,
     queue_limit: usize,

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::Flags;
+pub mod banner;
+mod flags;
+
 use crate::startup_error::StartupError;
+pub use flags::Flags;
 
 /// The version string sent in `x-ms-server-version` and shown in the banner.
 pub const SERVER_VERSION: &str = concat!("azmlinfsrv/", env!("CARGO_PKG_VERSION"));

@@ -1,8 +1,8 @@
 //! The start-up text users and their scripts grep for: the banner, the `Server Settings`
 //! block and the `Server Routes` block, in the reference's layout.
 
+use crate::config::Settings;
 use crate::logging::print_plain;
-use crate::settings::Settings;
 
 pub fn print(settings: &Settings) {
     let mut text = String::new();

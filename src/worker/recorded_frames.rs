@@ -7,11 +7,11 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::protocol::{
+use super::framing::{FrameReader, Incoming};
+use super::wire::{
     ErrorData, Hello, LoadParams, LogRecord, Message, MessageKind, ScoreParams, ScoreResult,
     StreamEvent, PROTOCOL_VERSION,
 };
-use crate::transport::{FrameReader, Incoming};
 
 /// The error kinds of `runner/PROTOCOL.md`.
 const KNOWN_ERROR_KINDS: &[&str] = &[

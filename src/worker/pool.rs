@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::protocol::{InputMode, LoadParams, LoadResult, ScoreParams, ScoreResult};
-use crate::runner::{CallError, LaunchSpec, PendingScore, ReplyBody, Runner};
+use super::process::{CallError, LaunchSpec, PendingScore, ReplyBody, Runner};
+use super::wire::{InputMode, LoadParams, LoadResult, ScoreParams, ScoreResult};
 
 /// Requests a busy runner holds at most: the one it runs plus those waiting in its pipe.
 const PIPELINE_DEPTH: usize = 8;

@@ -16,13 +16,13 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::logging;
-use crate::platform;
-use crate::protocol::{
+use super::framing::{self, FrameReader, Incoming};
+use super::wire::{
     Hello, LoadParams, LoadResult, LogRecord, Message, MessageKind, RpcError, ScoreParams,
     ScoreResult, StreamEvent, PROTOCOL_VERSION,
 };
-use crate::transport::{self, FrameReader, Incoming};
+use crate::logging;
+use crate::platform;
 
 /// How long a fresh runner gets to say `hello` (Python start-up plus our imports).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -216,8 +216,8 @@ impl Runner {
         let message = Message::notification("shutdown");
         {
             let mut stdin = self.stdin.lock().await;
-            let _ = tokio::time::timeout(grace, transport::write_frame(&mut *stdin, &message, &[]))
-                .await;
+            let _ =
+                tokio::time::timeout(grace, framing::write_frame(&mut *stdin, &message, &[])).await;
         }
         if tokio::time::timeout(grace, wait_for_exit(self.exit.clone()))
             .await
@@ -265,7 +265,7 @@ impl Runner {
         lock(&self.pending).insert(id, reply_tx);
         let written = {
             let mut stdin = self.stdin.lock().await;
-            transport::write_frame(&mut *stdin, &message, payload).await
+            framing::write_frame(&mut *stdin, &message, payload).await
         };
         if written.is_err() {
             lock(&self.pending).remove(&id);
@@ -362,8 +362,7 @@ async fn own_child(
 async fn pass_through_stderr(stderr: impl AsyncRead + Unpin) {
     let mut reader = BufReader::with_capacity(64 * 1024, stderr);
     let mut line = Vec::new();
-    while let Ok(Some(_)) =
-        transport::read_capped_line(&mut reader, &mut line, MAX_STDERR_LINE).await
+    while let Ok(Some(_)) = framing::read_capped_line(&mut reader, &mut line, MAX_STDERR_LINE).await
     {
         logging::write_runner_stderr(&String::from_utf8_lossy(&line));
     }

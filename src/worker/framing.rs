@@ -6,7 +6,7 @@ use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
 };
 
-use crate::protocol::Message;
+use super::wire::Message;
 
 /// The longest JSON line accepted from a runner (payloads are not counted).
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -144,7 +144,7 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::MessageKind;
+    use crate::worker::wire::MessageKind;
 
     async fn read_all(input: &[u8]) -> Vec<Incoming> {
         let mut reader = FrameReader::new(input, 1024);

@@ -1,0 +1,14 @@
+//! The Python side of the server, seen from Rust: a **worker** is one Python process
+//! running our bundled **runner** program (`runner/`) with the user's script loaded.
+//!
+//! - `wire`: the frames' types (JSON-RPC messages, params, results, error kinds).
+//! - `framing`: reading and writing frames on a worker's pipes.
+//! - `process`: one worker process: spawning it, the handshake, typed calls.
+//! - `pool`: the worker slots, the request queue, timeouts, restarts, readiness.
+
+pub mod framing;
+pub mod pool;
+pub mod process;
+#[cfg(test)]
+mod recorded_frames;
+pub mod wire;

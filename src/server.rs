@@ -14,7 +14,7 @@ use crate::config::{banner, Environment, Settings};
 use crate::http::{AppState, Cors};
 use crate::interpreter;
 use crate::model_dir_tree;
-use crate::openapi::{ScriptSchemas, ServiceDescription, SwaggerDocuments};
+use crate::openapi::{ScriptSchemas, SwaggerDocuments};
 use crate::runner_files;
 use crate::shutdown;
 use crate::startup_error::StartupError;
@@ -58,12 +58,15 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
         max_payload: usize::MAX / 2,
     };
     let load_params = LoadParams {
-        entry_script: settings.entry_script.display().to_string(),
+        entry_script: settings
+            .entry_script
+            .as_ref()
+            .map(|path| path.display().to_string()),
         app_root: settings.app_root.display().to_string(),
         source_dir: settings.source_dir.clone(),
         model_dir: settings.model_dir.clone(),
         log_level: settings.log_level.clone(),
-        scoring_timeout_ms: settings.scoring_timeout.as_millis() as u64,
+        scoring_timeout_ms: settings.scoring_timeout_ms(),
     };
     let (boot_failures_tx, mut boot_failures) = mpsc::unbounded_channel();
     let swagger = Arc::new(OnceLock::new());
@@ -78,16 +81,15 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
         },
         boot_failures_tx,
     );
-    tracing::info!(target: "azmlinfsrv", "Scoring timeout is set to {}", settings.scoring_timeout.as_millis());
+    tracing::info!(target: "azmlinfsrv", "Scoring timeout is set to {}", settings.scoring_timeout_ms());
 
     let state = Arc::new(AppState {
         pool: pool.clone(),
         cors: Cors::new(settings.cors_origins.clone()),
         server_version: settings
-            .server_version_header
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok()),
-        scoring_timeout_ms: settings.scoring_timeout.as_millis(),
+            .is_server_version_header_on
+            .then(|| HeaderValue::from_static(crate::config::SERVER_VERSION)),
+        scoring_timeout_ms: u128::from(settings.scoring_timeout_ms()),
         max_body_bytes: settings.max_body_bytes,
         queue_limit: settings.queue_limit,
         read_timeout: settings.read_timeout,
@@ -160,11 +162,7 @@ fn swagger_builder(
     settings: &Settings,
     documents: Arc<OnceLock<SwaggerDocuments>>,
 ) -> FirstLoadHook {
-    let service = ServiceDescription {
-        service_name: settings.service.name.clone(),
-        service_version: settings.service.version.clone(),
-        path_prefix: settings.service.path_prefix.clone(),
-    };
+    let service = settings.service.clone();
     let app_root = settings.app_root.clone();
     Box::new(move |load| {
         let built = SwaggerDocuments::build(

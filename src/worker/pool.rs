@@ -85,7 +85,8 @@ pub struct PoolConfig {
     pub load_params: LoadParams,
     pub worker_count: usize,
     pub queue_limit: usize,
-    pub scoring_timeout: Duration,
+    /// `None`: no scoring timeout (`SCORING_TIMEOUT_MS=0`), so no hard deadline either.
+    pub scoring_timeout: Option<Duration>,
     pub on_first_load: FirstLoadHook,
 }
 
@@ -93,7 +94,7 @@ struct Shared {
     launch: LaunchSpec,
     on_first_load: FirstLoadHook,
     load_params: LoadParams,
-    scoring_timeout: Duration,
+    scoring_timeout: Option<Duration>,
     worker_count: usize,
     jobs: Mutex<mpsc::Receiver<Job>>,
     /// Puts jobs that a dead runner never started back in the queue.
@@ -464,7 +465,13 @@ async fn serve_jobs(shared: &Shared, runner: &Runner, answered: &mut usize) -> S
         let Some(front) = in_flight.pop_front() else {
             continue;
         };
-        let hard_deadline = front_started + shared.scoring_timeout + HARD_TIMEOUT_GRACE;
+        // No scoring timeout: wait for as long as run() takes (a far-off deadline).
+        let hard_deadline = front_started
+            + shared
+                .scoring_timeout
+                .map_or(Duration::from_secs(365 * 86_400), |timeout| {
+                    timeout + HARD_TIMEOUT_GRACE
+                });
         let reply = tokio::select! {
             reply = tokio::time::timeout_at(hard_deadline.into(), front.pending.reply()) => reply,
             _ = shared.stopping.cancelled() => {
@@ -503,7 +510,7 @@ async fn serve_jobs(shared: &Shared, runner: &Runner, answered: &mut usize) -> S
                 return SlotEnd::RunnerGone(runner.exited().await);
             }
             Err(_) => {
-                tracing::error!(target: "azmlinfsrv", "The scoring process (pid {}) did not return within the scoring timeout of {} ms (stuck in native code?); killing it and starting a new one", runner.pid(), shared.scoring_timeout.as_millis());
+                tracing::error!(target: "azmlinfsrv", "The scoring process (pid {}) did not return within the scoring timeout of {} ms (stuck in native code?); killing it and starting a new one", runner.pid(), shared.scoring_timeout.unwrap_or_default().as_millis());
                 runner.kill();
                 let _ = front.job.reply.send(ScoreOutcome::TimedOut);
                 requeue(shared, in_flight);

@@ -183,7 +183,7 @@ fn our_requests_serialise_as_the_runner_was_recorded_receiving_them() {
             Some("load") => {
                 let text = |key: &str| params.get(key).and_then(Value::as_str).map(String::from);
                 let ours = LoadParams {
-                    entry_script: text("entry_script").unwrap_or_default(),
+                    entry_script: text("entry_script"),
                     app_root: text("app_root").unwrap_or_default(),
                     source_dir: text("source_dir"),
                     model_dir: text("model_dir"),

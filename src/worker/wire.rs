@@ -124,7 +124,8 @@ pub struct Hello {
 /// `load` parameters.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LoadParams {
-    pub entry_script: String,
+    /// `None`: no script was configured; the runner imports `main` (as the reference).
+    pub entry_script: Option<String>,
     pub app_root: String,
     pub source_dir: Option<String>,
     pub model_dir: Option<String>,

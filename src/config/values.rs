@@ -1,0 +1,99 @@
+//! Every setting's value checked in one place, whichever source it came from (flag,
+//! environment variable or config file), with a message that names the setting, the
+//! value and what is accepted.
+
+use std::time::Duration;
+
+use crate::startup_error::StartupError;
+
+/// The longest `SCORING_TIMEOUT_MS` accepted: about 24.8 days, the most a POSIX interval
+/// timer (and so the runner's deadline) can hold without overflowing.
+pub const MAX_SCORING_TIMEOUT_MS: u64 = i32::MAX as u64;
+
+/// A whole number of at least `min`, as text from any source.
+pub fn whole_number<T>(name: &str, text: &str, min: T, what: &str) -> Result<T, StartupError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match text.trim().parse::<T>() {
+        Ok(value) if value >= min => Ok(value),
+        _ => Err(StartupError::boot(format!(
+            "Configuration error: {name} is '{text}', but it must be {what}, a whole number \
+             of at least {min}. Fix {name} (command line, environment variable or config file) \
+             and start again."
+        ))),
+    }
+}
+
+/// `SCORING_TIMEOUT_MS`: 0 turns the timeout off, as with the reference (whose timer
+/// `setitimer(0)` never fires); values past what a timer can hold are refused instead of
+/// failing every request.
+pub fn scoring_timeout(text: &str) -> Result<Option<Duration>, StartupError> {
+    let name = "SCORING_TIMEOUT_MS";
+    let millis: u64 = whole_number(name, text, 0, "a time in milliseconds")?;
+    if millis > MAX_SCORING_TIMEOUT_MS {
+        return Err(StartupError::boot(format!(
+            "Configuration error: {name} is '{text}', longer than the {MAX_SCORING_TIMEOUT_MS} ms \
+             (about 24.8 days) a timer can hold. Use a smaller value, or 0 for no scoring timeout."
+        )));
+    }
+    Ok((millis > 0).then(|| Duration::from_millis(millis)))
+}
+
+/// A port from the environment or the config file, checked like the `--port` flag.
+pub fn port(name: &str, text: &str) -> Result<u16, StartupError> {
+    match text.trim().parse::<i64>() {
+        Ok(port) if (1..=65535).contains(&port) => Ok(port as u16),
+        _ => Err(StartupError::boot(format!(
+            "Configuration error: {name} is '{text}', which is not a port: use a whole number \
+             in the [1, 65535] range."
+        ))),
+    }
+}
+
+/// An App Insights key must look like a UUID (the reference's check).
+pub fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip(lengths)
+            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_below_the_minimum_or_not_numbers_name_the_setting() {
+        assert_eq!(whole_number("X", " 3 ", 1usize, "a count"), Ok(3));
+        for text in ["0", "-1", "abc", "", "1.5"] {
+            let error = whole_number("AZMLINFSRV_READ_TIMEOUT", text, 1u64, "seconds").unwrap_err();
+            assert!(error.message.contains("AZMLINFSRV_READ_TIMEOUT"));
+            assert!(error.message.contains(&format!("'{text}'")));
+            assert_eq!(error.exit_code, 3);
+        }
+    }
+
+    #[test]
+    fn scoring_timeout_zero_is_off_and_huge_values_are_refused() {
+        assert_eq!(scoring_timeout("0"), Ok(None));
+        assert_eq!(
+            scoring_timeout("1000"),
+            Ok(Some(Duration::from_millis(1000)))
+        );
+        assert!(scoring_timeout("2147483647").is_ok());
+        let error = scoring_timeout("99999999999999").unwrap_err();
+        assert!(error.message.contains("SCORING_TIMEOUT_MS") && error.message.contains("24.8"));
+        assert!(scoring_timeout("-5").is_err());
+    }
+
+    #[test]
+    fn ports_are_checked_like_the_flag() {
+        assert_eq!(port("HEALTH_PORT", "5000"), Ok(5000));
+        assert!(port("HEALTH_PORT", "0").is_err());
+        assert!(port("HEALTH_PORT", "70000").is_err());
+    }
+}

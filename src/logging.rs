@@ -36,21 +36,49 @@ pub fn level_from_name(name: &str) -> Level {
     }
 }
 
-/// Writes one record that came from a runner (a Python `logging` record or a `print`),
-/// in the same format and to the same stream as the server's own events.
-pub fn write_runner_record(time_secs: f64, level: &str, pid: u32, logger: &str, message: &str) {
+/// Writes one record that came from a worker (a Python `logging` record or a `print`),
+/// in the same format and to the same stream as the server's own events. Waits while
+/// the log queue is full: a script that floods the log slows down (its worker's pipe
+/// fills up) instead of growing the server's memory.
+pub async fn write_runner_record(
+    time_secs: f64,
+    level: &str,
+    pid: u32,
+    logger: &str,
+    message: &str,
+) {
     let line = format_line(time_secs, level_letter(level), pid, logger, message);
-    output().send(Output::Text(line.into_bytes()));
+    queue_when_room(Output::Text(line.into_bytes())).await;
 }
 
-/// Writes a line that a runner printed to its stderr, as it is: tracebacks printed by
+/// Writes a line that a worker printed to its stderr, as it is: tracebacks printed by
 /// libraries and `print(..., file=sys.stderr)` keep their own shape.
-pub fn write_runner_stderr(line: &str) {
+pub async fn write_runner_stderr(line: &str) {
     let mut bytes = line.as_bytes().to_vec();
     if !line.ends_with('\n') {
         bytes.push(b'\n');
     }
-    output().send(Output::Text(bytes));
+    queue_when_room(Output::Text(bytes)).await;
+}
+
+/// Resolves once every line queued before the call has been written out.
+pub async fn flushed() {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    queue_when_room(Output::Written(done_tx)).await;
+    let _ = done_rx.await;
+}
+
+async fn queue_when_room(mut item: Output) {
+    loop {
+        match output().lines.try_send(item) {
+            Ok(()) => return,
+            Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                item = back;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
+        }
+    }
 }
 
 /// Prints start-up text (banner, settings block) unformatted.
@@ -68,11 +96,17 @@ pub fn flush() {
 enum Output {
     Text(Vec<u8>),
     Flush(std::sync::mpsc::Sender<()>),
+    /// Tells an async waiter that what came before is written.
+    Written(tokio::sync::oneshot::Sender<()>),
 }
+
+/// Lines waiting for the writer thread at most: past that, senders wait (the server's
+/// own lines block, a worker's records make its reader wait), so memory stays bounded.
+const LOG_QUEUE_LINES: usize = 16 * 1024;
 
 /// The sending side of the writer thread.
 struct LogOutput {
-    lines: std::sync::mpsc::Sender<Output>,
+    lines: std::sync::mpsc::SyncSender<Output>,
 }
 
 impl LogOutput {
@@ -84,7 +118,7 @@ impl LogOutput {
 fn output() -> &'static LogOutput {
     static OUTPUT: OnceLock<LogOutput> = OnceLock::new();
     OUTPUT.get_or_init(|| {
-        let (sender, receiver) = std::sync::mpsc::channel();
+        let (sender, receiver) = std::sync::mpsc::sync_channel(LOG_QUEUE_LINES);
         let _ = std::thread::Builder::new()
             .name("azmlinfsrv-log".into())
             .spawn(move || write_lines(receiver));
@@ -110,6 +144,10 @@ fn write_lines(receiver: std::sync::mpsc::Receiver<Output>) {
                     let _ = stdout.write_all(&bytes);
                 }
                 Output::Flush(done) => {
+                    let _ = stdout.flush();
+                    let _ = done.send(());
+                }
+                Output::Written(done) => {
                     let _ = stdout.flush();
                     let _ = done.send(());
                 }

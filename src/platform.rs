@@ -98,6 +98,26 @@ pub fn tie_child_to_server(command: &mut tokio::process::Command) {
     }
 }
 
+/// Kills every process left in a worker's process group (the worker leads it, see
+/// `tie_child_to_server`): a shell or a forked child the script started must not
+/// outlive its worker holding the worker's pipes.
+pub fn kill_process_group(leader_pid: u32) {
+    #[cfg(unix)]
+    {
+        let Ok(pgid) = libc::pid_t::try_from(leader_pid) else {
+            return;
+        };
+        if pgid > 1 {
+            // SAFETY: kill(2) with a negative pid signals that process group only.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = leader_pid;
+}
+
 /// Pipe capacity asked for on Linux (the default `pipe-max-size`): a 1 MB body then
 /// crosses in one write instead of sixteen 64 KiB rounds of wake-ups.
 #[cfg(target_os = "linux")]

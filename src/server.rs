@@ -18,9 +18,15 @@ use crate::openapi::{ScriptSchemas, SwaggerDocuments};
 use crate::runner_files;
 use crate::shutdown;
 use crate::startup_error::StartupError;
-use crate::worker::pool::{BootFailure, FirstLoadHook, Pool, PoolConfig};
+use crate::worker::launcher::ProcessLauncher;
+use crate::worker::pool::{BootCause, BootFailure, FirstLoadHook, Pool, PoolConfig, Timings};
 use crate::worker::process::LaunchSpec;
+use crate::worker::wire::ErrorKind;
 use crate::worker::wire::LoadParams;
+
+/// The largest answer body (or stream chunk) taken from a worker: bounded so that a
+/// script cannot make the server hold any amount of memory; far above any real answer.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024 * 1024;
 
 /// Lines of the model directory listed when `init()` fails.
 const MODEL_DIR_TREE_LINES: usize = 200;
@@ -53,9 +59,11 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
     let launch = LaunchSpec {
         python: interpreter.program.clone(),
         runner_script,
+        entry_script: settings.entry_script.clone(),
         working_dir: settings.app_root.clone(),
         env: child_env,
-        max_payload: usize::MAX / 2,
+        max_payload: MAX_ANSWER_BYTES,
+        stream_stall_timeout: settings.read_timeout,
     };
     let load_params = LoadParams {
         entry_script: settings
@@ -72,12 +80,15 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
     let swagger = Arc::new(OnceLock::new());
     let pool = Pool::start(
         PoolConfig {
-            launch,
-            load_params,
+            launcher: Arc::new(ProcessLauncher {
+                spec: launch,
+                load_params,
+            }),
             worker_count: settings.worker_count,
             queue_limit: settings.queue_limit,
             scoring_timeout: settings.scoring_timeout,
             on_first_load: swagger_builder(&settings, swagger.clone()),
+            timings: Timings::default(),
         },
         boot_failures_tx,
     );
@@ -183,8 +194,8 @@ fn swagger_builder(
 /// and for a failed `init()` the model directory's contents.
 fn report_boot_failure(settings: &Settings, failure: &BootFailure) {
     let traceback = failure.traceback.as_deref().unwrap_or("");
-    match failure.kind.as_str() {
-        "init_failed" => {
+    match &failure.cause {
+        BootCause::Script(ErrorKind::InitFailed) => {
             tracing::error!(target: "azmlinfsrv.user_script", "User's init function failed");
             tracing::error!(target: "azmlinfsrv.user_script", "Encountered Exception: {traceback}");
             match &settings.model_dir {

@@ -7,7 +7,7 @@ use super::{Flags, Settings, SERVER_VERSION};
 /// command line. Some rows are exported only when their flag was given: a value that
 /// came from the config file stays out of `os.environ`, as with the reference.
 pub fn exported(settings: &Settings, flags: &Flags) -> Vec<(String, String)> {
-    let mut rows: Vec<(&str, Option<String>)> = vec![
+    let rows: Vec<(&str, Option<String>)> = vec![
         // Always absolute: the working directory when unset.
         (
             "AML_APP_ROOT",

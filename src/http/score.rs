@@ -11,9 +11,14 @@ use warp::reply::{Reply, Response};
 use super::replies::{error_reply, set_run_failed};
 use crate::worker::pool::{ScoreOutcome, ScoreRequest};
 use crate::worker::process::{BodyStream, ReplyBody};
+use crate::worker::wire::ErrorKind;
 
+/// The contract's answer when the server or the runner failed (not the script).
 const INTERNAL_ERROR_MESSAGE: &str =
     "An unexpected internal error occurred. Check the logs for more info.";
+/// The contract's answer when `run()` raised (the traceback is in the log).
+const RUN_ERROR_MESSAGE: &str =
+    "An unexpected error occurred in scoring script. Check the logs for more info.";
 
 /// Runs the request through the pool and builds the response.
 pub async fn respond(
@@ -46,12 +51,32 @@ pub async fn respond(
             }
             response
         }
-        ScoreOutcome::Failed { kind, message } => {
-            let (status, is_run_failed) = match kind.as_str() {
-                "bad_input" => (StatusCode::BAD_REQUEST, false),
-                "unsupported_media_type" => (StatusCode::UNSUPPORTED_MEDIA_TYPE, false),
-                "user_error" | "timeout" => (StatusCode::INTERNAL_SERVER_ERROR, true),
-                _ => (StatusCode::INTERNAL_SERVER_ERROR, false),
+        ScoreOutcome::Failed(error) => {
+            // The server words every answer but those about the input, which only the
+            // runner can describe; its message for the others is a diagnostic.
+            let timeout_message = || format!("Scoring timeout after {scoring_timeout_ms} ms");
+            let (status, message, is_run_failed) = match error.kind() {
+                ErrorKind::BadInput => (StatusCode::BAD_REQUEST, error.message, false),
+                ErrorKind::UnsupportedMediaType => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, error.message, false)
+                }
+                ErrorKind::UserError => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    RUN_ERROR_MESSAGE.to_string(),
+                    true,
+                ),
+                ErrorKind::Timeout => (StatusCode::INTERNAL_SERVER_ERROR, timeout_message(), true),
+                ErrorKind::NotSerializable
+                | ErrorKind::Internal
+                | ErrorKind::ScriptNotFound
+                | ErrorKind::ImportFailed
+                | ErrorKind::BadScript
+                | ErrorKind::InitFailed
+                | ErrorKind::Unknown(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    INTERNAL_ERROR_MESSAGE.to_string(),
+                    false,
+                ),
             };
             error_reply(status, &message, is_run_failed)
         }
@@ -60,7 +85,7 @@ pub async fn respond(
             &format!("Scoring timeout after {scoring_timeout_ms} ms"),
             true,
         ),
-        ScoreOutcome::RunnerExited { pid, how } => {
+        ScoreOutcome::WorkerExited { pid, how } => {
             tracing::error!(target: "azmlinfsrv", "Request {request_id}: the scoring process (pid {pid}) ended with {how} while running run()");
             let message = format!(
                 "The scoring process (pid {pid}) exited with {how} while running this request. \

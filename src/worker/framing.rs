@@ -1,5 +1,7 @@
-//! Reading and writing frames (a JSON line plus an optional raw payload) on a runner's
-//! pipes. Caps line length and survives garbage: a bad line is reported, never fatal.
+//! Reading and writing frames (a JSON line plus an optional raw payload) on a worker's
+//! pipes. A frame is never dropped silently: a line that is not a frame means the
+//! channel lost sync (the caller replaces the worker), and a payload over the limit is
+//! skipped byte for byte so that the frames after it are still read in step.
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{
@@ -8,8 +10,10 @@ use tokio::io::{
 
 use super::wire::Message;
 
-/// The longest JSON line accepted from a runner (payloads are not counted).
-pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+/// The longest JSON line accepted from a runner (payloads are not counted). Big enough
+/// for any JSON a runner sends (an `init()` error with a huge message, OpenAPI schemas
+/// of a large `@input_schema` sample), small enough to bound a worker's memory.
+pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
 /// One decoded frame.
 #[derive(Debug)]
@@ -22,8 +26,15 @@ pub struct Frame {
 #[derive(Debug)]
 pub enum Incoming {
     Frame(Box<Frame>),
-    /// A line that is not a frame (too long, not JSON): shown to the operator, skipped.
-    Garbage(String),
+    /// A frame whose payload is over the limit: the payload was read and dropped, so
+    /// the channel is still in step; the frame's receiver must be told.
+    PayloadTooLarge {
+        message: Box<Message>,
+        size: usize,
+    },
+    /// A line that is not a frame (not JSON, or too long): whatever follows cannot be
+    /// trusted to start on a frame boundary.
+    LostSync(String),
     /// The runner closed its end: it exited or is exiting.
     Closed,
 }
@@ -44,11 +55,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     pub async fn next(&mut self) -> std::io::Result<Incoming> {
-        let Some(is_overlong) = self.read_line().await? else {
+        let Some(is_overlong) =
+            read_capped_line(&mut self.inner, &mut self.line, MAX_LINE_BYTES).await?
+        else {
             return Ok(Incoming::Closed);
         };
         if is_overlong {
-            return Ok(Incoming::Garbage(format!(
+            return Ok(Incoming::LostSync(format!(
                 "a line longer than {MAX_LINE_BYTES} bytes (starts with {:?})",
                 preview(&self.line)
             )));
@@ -56,17 +69,26 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         let message: Message = match serde_json::from_slice(&self.line) {
             Ok(message) => message,
             Err(err) => {
-                return Ok(Incoming::Garbage(format!(
+                return Ok(Incoming::LostSync(format!(
                     "{err} in line {:?}",
                     preview(&self.line)
                 )));
             }
         };
         if message.payload > self.max_payload {
-            return Ok(Incoming::Garbage(format!(
-                "a frame announcing a payload of {} bytes, over the limit of {} bytes",
-                message.payload, self.max_payload
-            )));
+            let size = message.payload;
+            let skipped = tokio::io::copy(
+                &mut (&mut self.inner).take(size as u64),
+                &mut tokio::io::sink(),
+            )
+            .await?;
+            if skipped < size as u64 {
+                return Ok(Incoming::Closed);
+            }
+            return Ok(Incoming::PayloadTooLarge {
+                message: Box::new(message),
+                size,
+            });
         }
         let mut payload = BytesMut::zeroed(message.payload);
         self.inner.read_exact(&mut payload).await?;
@@ -74,10 +96,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             message,
             payload: payload.freeze(),
         })))
-    }
-
-    async fn read_line(&mut self) -> std::io::Result<Option<bool>> {
-        read_capped_line(&mut self.inner, &mut self.line, MAX_LINE_BYTES).await
     }
 }
 
@@ -122,21 +140,33 @@ fn preview(line: &[u8]) -> String {
     text.into_owned()
 }
 
+/// One frame ready to write: its JSON line (newline included) and its payload.
+#[derive(Debug)]
+pub struct OutgoingFrame {
+    pub line: Vec<u8>,
+    pub payload: Bytes,
+}
+
+impl OutgoingFrame {
+    pub fn new(message: &Message, payload: Bytes) -> serde_json::Result<Self> {
+        let mut line = serde_json::to_vec(message)?;
+        line.push(b'\n');
+        Ok(OutgoingFrame { line, payload })
+    }
+}
+
 /// Writes one frame: the message line, then the payload, then flushes.
 pub async fn write_frame<W: AsyncWrite + Unpin>(
     writer: &mut W,
-    message: &Message,
-    payload: &[u8],
+    frame: &mut OutgoingFrame,
 ) -> std::io::Result<()> {
-    let mut buffer = serde_json::to_vec(message).map_err(std::io::Error::other)?;
-    buffer.push(b'\n');
     // Small bodies go out in the same write as their line: one syscall per request.
-    if payload.len() <= 64 * 1024 {
-        buffer.extend_from_slice(payload);
-        writer.write_all(&buffer).await?;
+    if frame.payload.len() <= 64 * 1024 {
+        frame.line.extend_from_slice(&frame.payload);
+        writer.write_all(&frame.line).await?;
     } else {
-        writer.write_all(&buffer).await?;
-        writer.write_all(payload).await?;
+        writer.write_all(&frame.line).await?;
+        writer.write_all(&frame.payload).await?;
     }
     writer.flush().await
 }
@@ -161,10 +191,11 @@ mod tests {
     async fn frames_with_payload_round_trip() {
         let mut wire = Vec::new();
         let message = Message::request(1, "score", &serde_json::json!({}), 5).unwrap();
-        write_frame(&mut wire, &message, b"hello").await.unwrap();
-        write_frame(&mut wire, &Message::notification("shutdown"), b"")
-            .await
-            .unwrap();
+        let mut frame = OutgoingFrame::new(&message, Bytes::from_static(b"hello")).unwrap();
+        write_frame(&mut wire, &mut frame).await.unwrap();
+        let mut frame =
+            OutgoingFrame::new(&Message::notification("shutdown"), Bytes::new()).unwrap();
+        write_frame(&mut wire, &mut frame).await.unwrap();
         let frames = read_all(&wire).await;
         assert_eq!(frames.len(), 2);
         match &frames[0] {
@@ -177,28 +208,55 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn garbage_lines_are_reported_and_skipped() {
+    async fn a_line_that_is_not_a_frame_is_lost_sync() {
         let mut wire = b"Segmentation fault\n".to_vec();
         wire.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}\n");
         let frames = read_all(&wire).await;
-        assert!(matches!(frames[0], Incoming::Garbage(_)));
-        assert!(matches!(frames[1], Incoming::Frame(_)));
+        assert!(matches!(frames[0], Incoming::LostSync(_)));
     }
 
     #[tokio::test]
-    async fn overlong_lines_are_cut_and_reported() {
+    async fn overlong_lines_are_lost_sync_not_dropped() {
         let mut wire = vec![b'x'; MAX_LINE_BYTES + 10];
         wire.push(b'\n');
-        wire.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}\n");
         let frames = read_all(&wire).await;
-        assert!(matches!(&frames[0], Incoming::Garbage(text) if text.contains("longer than")));
-        assert!(matches!(frames[1], Incoming::Frame(_)));
+        assert!(matches!(&frames[0], Incoming::LostSync(text) if text.contains("longer than")));
     }
 
     #[tokio::test]
-    async fn oversized_payload_is_refused() {
-        let wire = b"{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{},\"payload\":999999}\n".to_vec();
+    async fn a_json_line_of_several_mib_is_a_frame() {
+        let big = "x".repeat(3 * 1024 * 1024);
+        let line = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{{\"code\":1,\"message\":\"{big}\"}}}}\n"
+        );
+        let frames = read_all(line.as_bytes()).await;
+        assert!(
+            matches!(&frames[0], Incoming::Frame(frame) if frame.message.error.as_ref().unwrap().message.len() == big.len())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_payload_is_skipped_and_the_next_frame_read_in_step() {
+        let mut wire = b"{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{},\"payload\":2000}\n".to_vec();
+        // Payload bytes shaped like a frame must not be read as one.
+        let fake = b"{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{}}\n";
+        while wire.len() < 60 + 2000 - fake.len() {
+            wire.extend_from_slice(fake);
+        }
+        let pad = 60 + 2000 - wire.len();
+        wire.extend(std::iter::repeat_n(b' ', pad));
+        let header_len = wire.iter().position(|&b| b == b'\n').unwrap() + 1;
+        wire.truncate(header_len + 2000);
+        while wire.len() < header_len + 2000 {
+            wire.push(b' ');
+        }
+        wire.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}\n");
         let frames = read_all(&wire).await;
-        assert!(matches!(&frames[0], Incoming::Garbage(text) if text.contains("over the limit")));
+        assert!(matches!(
+            &frames[0],
+            Incoming::PayloadTooLarge { size: 2000, .. }
+        ));
+        assert!(matches!(&frames[1], Incoming::Frame(frame) if frame.message.id == Some(5)));
+        assert_eq!(frames.len(), 2);
     }
 }

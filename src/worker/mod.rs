@@ -4,9 +4,11 @@
 //! - `wire`: the frames' types (JSON-RPC messages, params, results, error kinds).
 //! - `framing`: reading and writing frames on a worker's pipes.
 //! - `process`: one worker process: spawning it, the handshake, typed calls.
+//! - `launcher`: how the pool starts real workers (spawn, load, init).
 //! - `pool`: the worker slots, the request queue, timeouts, restarts, readiness.
 
 pub mod framing;
+pub mod launcher;
 pub mod pool;
 pub mod process;
 #[cfg(test)]

@@ -9,23 +9,9 @@ use serde_json::Value;
 
 use super::framing::{FrameReader, Incoming};
 use super::wire::{
-    ErrorData, Hello, LoadParams, LogRecord, Message, MessageKind, ScoreParams, ScoreResult,
-    StreamEvent, PROTOCOL_VERSION,
+    ErrorData, ErrorKind, Hello, LoadParams, LogRecord, Message, MessageKind, ScoreParams,
+    ScoreResult, StreamEvent, PROTOCOL_VERSION,
 };
-
-/// The error kinds of `runner/PROTOCOL.md`.
-const KNOWN_ERROR_KINDS: &[&str] = &[
-    "bad_input",
-    "unsupported_media_type",
-    "user_error",
-    "timeout",
-    "not_serializable",
-    "internal",
-    "script_not_found",
-    "import_failed",
-    "bad_script",
-    "init_failed",
-];
 
 struct Recorded {
     file: String,
@@ -133,9 +119,9 @@ async fn every_frame_the_runner_sent_decodes_into_our_types() {
             }
             MessageKind::Response(_) => {
                 if let Some(error) = &message.error {
-                    if let Some(ErrorData { kind, .. }) = &error.data {
+                    if let Some(ErrorData { kind, .. }) = error.data.as_deref() {
                         assert!(
-                            KNOWN_ERROR_KINDS.contains(&kind.as_str()),
+                            !matches!(kind, ErrorKind::Unknown(_)),
                             "unknown kind in {context}"
                         );
                     }
@@ -205,4 +191,29 @@ fn our_requests_serialise_as_the_runner_was_recorded_receiving_them() {
         checked >= 10,
         "only {checked} recorded requests were compared"
     );
+}
+
+#[test]
+fn protocol_md_lists_every_error_kind_the_server_knows() {
+    let protocol =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("runner/PROTOCOL.md"))
+            .unwrap();
+    for kind in [
+        ErrorKind::BadInput,
+        ErrorKind::UnsupportedMediaType,
+        ErrorKind::UserError,
+        ErrorKind::Timeout,
+        ErrorKind::NotSerializable,
+        ErrorKind::Internal,
+        ErrorKind::ScriptNotFound,
+        ErrorKind::ImportFailed,
+        ErrorKind::BadScript,
+        ErrorKind::InitFailed,
+    ] {
+        let name = format!("`{}`", kind.name());
+        assert!(
+            protocol.contains(&name),
+            "runner/PROTOCOL.md does not list {name}"
+        );
+    }
 }

@@ -88,25 +88,124 @@ pub enum MessageKind<'a> {
 pub struct RpcError {
     #[serde(default)]
     pub code: i64,
+    /// For `bad_input` and `unsupported_media_type`, the text the client sees; for the
+    /// other kinds a one-line diagnostic for the log (the server words the answer).
     #[serde(default)]
     pub message: String,
+    /// Boxed: errors travel inside `Result`s, which stay small this way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<ErrorData>,
+    pub data: Option<Box<ErrorData>>,
+}
+
+/// Where in the user's code an error was raised (the innermost user frame).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CodeLocation {
+    #[serde(default)]
+    pub file: String,
+    #[serde(default)]
+    pub line: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ErrorData {
     #[serde(default)]
-    pub kind: String,
+    pub kind: ErrorKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceback: Option<String>,
+    /// The Python exception's type as Python names it (`ValueError`, `mod.MyError`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception_type: Option<String>,
+    /// `str(exception)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<CodeLocation>,
+}
+
+/// Which contract error a runner's error is: the same set as `runner/PROTOCOL.md`.
+/// A kind this server does not know (a newer runner) is kept as `Unknown` and treated
+/// like `Internal`, never a parse failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400: the request's input cannot be given to `run()`.
+    BadInput,
+    /// 415: `@input_schema` wants a JSON body.
+    UnsupportedMediaType,
+    /// `run()` raised.
+    UserError,
+    /// `run()` overran `SCORING_TIMEOUT_MS` and the runner interrupted it.
+    Timeout,
+    /// `run()`'s result could not be encoded.
+    NotSerializable,
+    /// Anything else that went wrong in the runner.
+    #[default]
+    Internal,
+    /// `load`: the entry script does not exist.
+    ScriptNotFound,
+    /// `load`: importing the script raised.
+    ImportFailed,
+    /// `load`: no `init`/`run`, a bad `run` signature, incompatible decorators.
+    BadScript,
+    /// `init`: the script's `init()` raised.
+    InitFailed,
+    Unknown(String),
+}
+
+impl ErrorKind {
+    const NAMES: [(&'static str, ErrorKind); 10] = [
+        ("bad_input", ErrorKind::BadInput),
+        ("unsupported_media_type", ErrorKind::UnsupportedMediaType),
+        ("user_error", ErrorKind::UserError),
+        ("timeout", ErrorKind::Timeout),
+        ("not_serializable", ErrorKind::NotSerializable),
+        ("internal", ErrorKind::Internal),
+        ("script_not_found", ErrorKind::ScriptNotFound),
+        ("import_failed", ErrorKind::ImportFailed),
+        ("bad_script", ErrorKind::BadScript),
+        ("init_failed", ErrorKind::InitFailed),
+    ];
+
+    pub fn name(&self) -> &str {
+        match self {
+            ErrorKind::Unknown(name) => name,
+            known => Self::NAMES
+                .iter()
+                .find(|(_, kind)| kind == known)
+                .map_or("internal", |(name, _)| name),
+        }
+    }
+
+    fn from_name(name: &str) -> ErrorKind {
+        Self::NAMES
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map_or_else(
+                || ErrorKind::Unknown(name.to_string()),
+                |(_, kind)| kind.clone(),
+            )
+    }
+}
+
+impl Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(ErrorKind::from_name(&name))
+    }
 }
 
 impl RpcError {
-    pub fn kind(&self) -> &str {
+    pub fn kind(&self) -> ErrorKind {
         self.data
             .as_ref()
-            .map_or("internal", |data| data.kind.as_str())
+            .map_or(ErrorKind::Internal, |data| data.kind.clone())
     }
 }
 
@@ -228,11 +327,16 @@ mod tests {
     #[test]
     fn error_kind_defaults_to_internal() {
         let error: RpcError = serde_json::from_str(r#"{"code":-32000,"message":"x"}"#).unwrap();
-        assert_eq!(error.kind(), "internal");
+        assert_eq!(error.kind(), ErrorKind::Internal);
         let error: RpcError =
             serde_json::from_str(r#"{"code":-32000,"message":"x","data":{"kind":"timeout"}}"#)
                 .unwrap();
-        assert_eq!(error.kind(), "timeout");
+        assert_eq!(error.kind(), ErrorKind::Timeout);
+        let error: RpcError =
+            serde_json::from_str(r#"{"code":-32000,"message":"x","data":{"kind":"brand_new"}}"#)
+                .unwrap();
+        assert_eq!(error.kind(), ErrorKind::Unknown("brand_new".into()));
+        assert_eq!(error.kind().name(), "brand_new");
     }
 
     #[test]

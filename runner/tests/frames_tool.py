@@ -23,7 +23,7 @@ FRAMES_PLACEHOLDER = "{FRAMES}"
 if RUNNER_DIR not in sys.path:
     sys.path.insert(0, RUNNER_DIR)
 
-import runner  # noqa: E402  (needs RUNNER_DIR on sys.path)
+from _azmlinfsrv_runner import serve as runner  # noqa: E402  (needs RUNNER_DIR on sys.path)
 
 # What varies between runs, and the value recorded instead.
 FIXED_HELLO = {"pid": 4242, "python_version": "3.11.7", "python_executable": "/usr/bin/python3"}

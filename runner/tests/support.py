@@ -14,7 +14,7 @@ RUNNER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if RUNNER_DIR not in sys.path:
     sys.path.insert(0, RUNNER_DIR)
 
-import runner  # noqa: E402
+from _azmlinfsrv_runner import serve as runner  # noqa: E402
 
 HAS_FLASK = importlib.util.find_spec("flask") is not None
 HAS_INFERENCE_SCHEMA = importlib.util.find_spec("inference_schema") is not None

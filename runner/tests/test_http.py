@@ -6,9 +6,9 @@ import tempfile
 import unittest
 
 from tests.support import HAS_FLASK
-from azmlinf_datastructures import BadRequest, Headers, MultiDict, UnsupportedMediaType
-from azmlinf_http import Request, Response
-from azmlinf_inputs import ScoreRequest
+from _azmlinfsrv_runner.datastructures import BadRequest, Headers, MultiDict, UnsupportedMediaType
+from _azmlinfsrv_runner.http import Request, Response
+from _azmlinfsrv_runner.inputs import ScoreRequest
 
 MULTIPART_BODY = (
     b"--XyZ\r\n"

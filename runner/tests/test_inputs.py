@@ -5,8 +5,8 @@ import json
 import unittest
 
 from tests import support  # noqa: F401  (puts the runner on sys.path)
-from azmlinf_inputs import InputError, MethodNotAccepted, ScoreRequest, argument_builder, query_as_object, run_arguments
-from azmlinf_script import PLAIN, RAWHTTP, SCHEMA, UserScript
+from _azmlinfsrv_runner.inputs import InputError, MethodNotAccepted, ScoreRequest, argument_builder, query_as_object, run_arguments
+from _azmlinfsrv_runner.script import PLAIN, RAWHTTP, SCHEMA, UserScript
 
 
 def make_script(mode, parameters=("data",), wants_request_headers=False, defaults=None):

@@ -105,7 +105,7 @@ class RunnerProcessTest(unittest.TestCase):
             def run(data):
                 return [azureml.core.NAME, aml_request.__name__, other.NAME]
         """, score_frame(3))
-        self.assertEqual(json.loads(talk.result(3)[1]), ["the user s azureml.core", "azmlinf_aml_request", "sibling module"], stderr)
+        self.assertEqual(json.loads(talk.result(3)[1]), ["the user s azureml.core", "_azmlinfsrv_runner.aml_request", "sibling module"], stderr)
 
     def test_ctrl_c_does_not_interrupt_run(self):
         path = self.folder.write("score.py", """

@@ -7,7 +7,7 @@ import sys
 import time
 import unittest
 
-import runner
+from _azmlinfsrv_runner import serve as runner
 from tests.support import (
     Conversation,
     ScriptFolder,
@@ -330,7 +330,7 @@ class ScriptShapesTest(ServeTestCase):
                         "request_class": AMLRequest.__name__}
         """, score_frame(3))
         self.assertEqual(json.loads(talk.result(3)[1]), {
-            "same_module": True, "same_class": True, "runner_module": "azmlinf_aml_request", "request_class": "AMLRequest"})
+            "same_module": True, "same_class": True, "runner_module": "_azmlinfsrv_runner.aml_request", "request_class": "AMLRequest"})
 
     def test_streamed_body_and_a_failing_one(self):
         talk = self.serve_script("""

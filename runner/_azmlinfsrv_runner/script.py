@@ -15,8 +15,8 @@ import sys
 import traceback
 import types
 
-import azmlinf_aml_request
-from azmlinf_logs import SCRIPT_LOGGER
+from . import aml_request
+from .logs import SCRIPT_LOGGER
 
 ENTRY_MODULE_NAME = "entry_module"
 REQUEST_HEADERS_PARAMETER = "request_headers"
@@ -26,7 +26,11 @@ PLAIN, RAWHTTP, SCHEMA = "plain", "rawhttp", "schema"
 # The OpenAPI versions the server generates, and the inference-schema names for each.
 SWAGGER_VERSION_ALIASES = {"2": ("2", "2.0"), "3": ("3", "3.0"), "3.1": ("3.1",)}
 
-_RUNNER_FOLDER = os.path.dirname(os.path.abspath(__file__))
+# This package's folder, and the folder the interpreter was started in (it holds only
+# runner.py and this package, and is sys.path[0]).
+_PACKAGE_FOLDER = os.path.dirname(os.path.abspath(__file__))
+_RUNNER_FOLDER = os.path.dirname(_PACKAGE_FOLDER)
+_DEADLINE_FILE = os.path.join(_PACKAGE_FOLDER, "deadline.py")
 
 
 class ScriptError(Exception):
@@ -57,7 +61,8 @@ def extend_sys_path(app_root, source_dir):
     """Put the app root (and its source dir) on sys.path as the reference does.
 
     The working directory comes first, like under gunicorn; the runner's own folder
-    moves to the end so that a user module named like one of ours wins.
+    moves to the end so that a user module named `runner` (or anything else) wins: the
+    runner's own modules are imported already.
     """
     if _RUNNER_FOLDER in sys.path:
         sys.path.remove(_RUNNER_FOLDER)
@@ -167,7 +172,7 @@ def _analyse_run(script, log):
             raise ScriptError("bad_script", 'run() needs to accept an argument other than "request_headers".')
         raise ScriptError("bad_script", "run() needs to accept an argument for input data.")
 
-    is_rawhttp = azmlinf_aml_request.is_rawhttp_requested()
+    is_rawhttp = aml_request.is_rawhttp_requested()
     is_schema = is_schema_decorated(script.run)
     if is_rawhttp and is_schema:
         raise ScriptError("bad_script", "run() cannot be decorated with both @rawhttp and @input_schema")
@@ -252,7 +257,7 @@ def _trim_runner_frames(summary):
     stack = summary.stack
     while stack and _is_runner_frame(stack[0].filename):
         del stack[0]
-    while stack and os.path.basename(stack[-1].filename) == "azmlinf_deadline.py":
+    while stack and os.path.abspath(stack[-1].filename) == _DEADLINE_FILE:
         del stack[-1]
     for linked in (summary.__cause__, summary.__context__):
         if linked is not None:
@@ -260,4 +265,10 @@ def _trim_runner_frames(summary):
 
 
 def _is_runner_frame(filename):
-    return filename.startswith("<frozen importlib") or os.path.dirname(os.path.abspath(filename)) == _RUNNER_FOLDER
+    return filename.startswith("<frozen importlib") or is_runner_file(filename)
+
+
+def is_runner_file(filename):
+    """Whether `filename` is one of the runner's own files (runner.py or this package)."""
+    folder = os.path.dirname(os.path.abspath(filename))
+    return folder == _PACKAGE_FOLDER or folder == _RUNNER_FOLDER

@@ -20,8 +20,8 @@ import os
 import sys
 from urllib.parse import unquote_to_bytes
 
-from azmlinf_http import FORM_MIMETYPES, environ_header_pairs, parse_content_type, parse_query, request_class
-from azmlinf_script import PLAIN, RAWHTTP, REQUEST_HEADERS_PARAMETER, SCHEMA
+from .http import FORM_MIMETYPES, environ_header_pairs, parse_content_type, parse_query, request_class
+from .script import PLAIN, RAWHTTP, REQUEST_HEADERS_PARAMETER, SCHEMA
 
 BAD_INPUT = "bad_input"
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"

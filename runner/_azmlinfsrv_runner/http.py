@@ -17,7 +17,7 @@ import io
 import json
 from urllib.parse import quote, unquote
 
-from azmlinf_datastructures import (
+from .datastructures import (
     BadRequest,
     EnvironHeaders,
     FileStorage,

@@ -225,7 +225,7 @@ async fn supervise_slot(
     while !shared.stopping.is_cancelled() {
         status.enter(SlotState::Starting);
         let started = tokio::select! {
-            started = start_runner(&shared) => started,
+            started = start_runner(&shared, slot_id) => started,
             _ = shared.stopping.cancelled() => break,
         };
         let wait = match started {
@@ -352,8 +352,8 @@ impl<'a> SlotStatus<'a> {
 }
 
 /// Spawns a runner, loads the script and runs `init()`.
-async fn start_runner(shared: &Shared) -> Result<Runner, BootFailure> {
-    let runner = Runner::spawn(&shared.launch)
+async fn start_runner(shared: &Shared, slot_id: usize) -> Result<Runner, BootFailure> {
+    let runner = Runner::spawn(&shared.launch, slot_id)
         .await
         .map_err(|err| boot_failure("start the Python runner", err))?;
     tracing::info!(target: "azmlinfsrv", "Started a scoring process: pid {}, Python {} ({})", runner.pid(), runner.hello.python_version, runner.hello.python_executable);

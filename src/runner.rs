@@ -36,6 +36,9 @@ const STREAM_BUFFER_CHUNKS: usize = 16;
 pub struct LaunchSpec {
     pub python: PathBuf,
     pub runner_script: PathBuf,
+    /// Shown on the worker's command line (`--entry-script`), so that a process list or
+    /// a debugger's process picker tells the workers of different scripts apart.
+    pub entry_script: PathBuf,
     pub working_dir: PathBuf,
     pub env: Vec<(String, String)>,
     pub max_payload: usize,
@@ -93,11 +96,16 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Starts the process and waits for its `hello`.
-    pub async fn spawn(spec: &LaunchSpec) -> Result<Runner, CallError> {
+    /// Starts the process and waits for its `hello`. `worker_id` (the pool's slot number)
+    /// only labels the process: `runner.py --worker N --entry-script PATH`.
+    pub async fn spawn(spec: &LaunchSpec, worker_id: usize) -> Result<Runner, CallError> {
         let mut command = Command::new(&spec.python);
         command
             .arg(&spec.runner_script)
+            .arg("--worker")
+            .arg(worker_id.to_string())
+            .arg("--entry-script")
+            .arg(&spec.entry_script)
             .current_dir(&spec.working_dir)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             // So that print(..., file=sys.stderr) reaches the log line by line.

@@ -53,6 +53,7 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
     let launch = LaunchSpec {
         python: interpreter.program.clone(),
         runner_script,
+        entry_script: settings.entry_script.clone(),
         working_dir: settings.app_root.clone(),
         env: child_env,
         max_payload: usize::MAX / 2,

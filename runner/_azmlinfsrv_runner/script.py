@@ -114,6 +114,8 @@ def _import_script(entry_script, app_root):
     spec = importlib.util.spec_from_file_location(ENTRY_MODULE_NAME, path, loader=loader)
     module = importlib.util.module_from_spec(spec)
     sys.modules[ENTRY_MODULE_NAME] = module  # so pickle, dataclasses etc. can find it
+    # What the script would see run directly (`python score.py`), not the runner's options.
+    sys.argv = [path]
     try:
         loader.exec_module(module)
     except FileNotFoundError as error:

@@ -416,7 +416,34 @@ def run_exit_handlers_briefly():
     worker.join(EXIT_HANDLERS_GRACE_SECONDS)
 
 
-def main():
+def parse_command_line(argv):
+    """The labels the server puts on the command line: {"worker": "0", "entry_script": "/abs/score.py"}.
+
+    `runner.py --worker N --entry-script PATH` only names the process for a process list
+    or a debugger's process picker: the script to load comes with `load`. Anything else
+    on the command line is ignored, so that an older or newer server can still start us.
+    """
+    labels = {}
+    options = {"--worker": "worker", "--entry-script": "entry_script"}
+    index = 0
+    while index < len(argv):
+        argument = argv[index]
+        name, separator, value = argument.partition("=")
+        if name in options:
+            if not separator:
+                index += 1
+                value = argv[index] if index < len(argv) else None
+            if value is not None:
+                labels[options[name]] = value
+        index += 1
+    return labels
+
+
+def main(argv=None):
+    labels = parse_command_line(sys.argv[1:] if argv is None else argv)
+    # The user's script must not see our options: it gets the argv of a script run
+    # directly (set again to the path `load` resolves, see script.py).
+    sys.argv = [labels.get("entry_script", sys.argv[0])]
     rfile, wfile = take_over_stdio()
     faulthandler.enable()  # a crash in native code leaves a trace on stderr
     if hasattr(signal, "SIGINT"):

@@ -133,10 +133,10 @@ class Conversation:
         return [(message["params"], payload) for message, payload in self.frames if message.get("method") == method]
 
 
-def run_runner_process(data, cwd, python=sys.executable, timeout=30, env=None):
-    """`python runner.py` with `data` on stdin: (returncode, frames, stderr text)."""
+def run_runner_process(data, cwd, python=sys.executable, timeout=30, env=None, args=()):
+    """`python runner.py [args]` with `data` on stdin: (returncode, frames, stderr text)."""
     completed = subprocess.run(
-        [python, os.path.join(RUNNER_DIR, "runner.py")],
+        [python, os.path.join(RUNNER_DIR, "runner.py")] + list(args),
         input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, timeout=timeout, env=env,
     )
     return completed.returncode, parse_output(completed.stdout), completed.stderr.decode("utf-8", "replace")

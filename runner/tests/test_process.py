@@ -31,6 +31,21 @@ class RunnerProcessTest(unittest.TestCase):
         returncode, output, stderr = run_runner_process(data, cwd=self.folder.path, env=env, python=python)
         return returncode, Conversation(output), stderr
 
+    def test_the_worker_labels_are_accepted_and_the_script_sees_its_own_argv(self):
+        path = self.folder.write("score.py", """
+import sys
+ARGV_AT_IMPORT = list(sys.argv)
+def init(): pass
+def run(data):
+    return {"at_import": ARGV_AT_IMPORT, "in_run": sys.argv}
+""")
+        data = load_frame(path) + request_frame(2, "init") + score_frame(3)
+        returncode, output, stderr = run_runner_process(
+            data, cwd=self.folder.path, args=["--worker", "3", "--entry-script", path, "--unknown-option"])
+        self.assertEqual(returncode, 0, stderr)
+        answer = json.loads(Conversation(output).result(3)[1])
+        self.assertEqual(answer, {"at_import": [path], "in_run": [path]})
+
     def test_user_output_never_reaches_the_protocol_channel(self):
         returncode, talk, stderr = self.run_script("""
             import os, subprocess, sys

@@ -436,5 +436,14 @@ class TimedWriter(io.BytesIO):
         return super().write(data)
 
 
+
+class CommandLineTest(unittest.TestCase):
+    def test_the_labels_are_read_in_both_spellings_and_the_rest_ignored(self):
+        self.assertEqual(runner.parse_command_line(["--worker", "2", "--entry-script=/app/score.py", "--x", "y"]),
+                         {"worker": "2", "entry_script": "/app/score.py"})
+        self.assertEqual(runner.parse_command_line([]), {})
+        self.assertEqual(runner.parse_command_line(["--worker"]), {})
+
+
 if __name__ == "__main__":
     unittest.main()

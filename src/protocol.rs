@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Bumped on every incompatible change; `runner.py` carries the same number.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One message as it appears on a line, in either direction. Kept loose (every member
 /// optional) so that a frame of an unexpected shape is reported, not a parse failure.
@@ -91,15 +91,38 @@ pub struct RpcError {
     #[serde(default)]
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<ErrorData>,
+    /// Boxed: the exception details make it large, and it rides in every `CallError`.
+    pub data: Option<Box<ErrorData>>,
 }
 
+/// `data` of a runner error. The exception members are present when a Python exception
+/// caused the error (see `runner/PROTOCOL.md`, "Errors").
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ErrorData {
     #[serde(default)]
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceback: Option<String>,
+    /// The exception's type as Python shows it: `ValueError`, `mymodule.MyError`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception_type: Option<String>,
+    /// `str(exception)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception_message: Option<String>,
+    /// The innermost frame in the user's code (a syntax error: its own file and line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<ErrorLocation>,
+}
+
+/// Where in the user's code an error happened.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ErrorLocation {
+    pub file: String,
+    #[serde(default)]
+    pub line: Option<u32>,
+    /// `None` for a syntax error (no function yet).
+    #[serde(default)]
+    pub function: Option<String>,
 }
 
 impl RpcError {

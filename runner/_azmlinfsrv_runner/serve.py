@@ -17,8 +17,9 @@ from . import aml_request
 from .channel import METHOD_NOT_FOUND, SERVER_ERROR, BadFrame, Channel, ChannelClosed
 from .contrib import install_contrib_modules
 from .deadline import ScoringTimeout, arm, can_interrupt_run, disarm, format_milliseconds, stop_timer
+from .errors import Failure, describe, exception_summary, user_traceback
 from .http import request_class
-from .inputs import InputError, MethodNotAccepted, argument_builder
+from .inputs import InputError, argument_builder
 from .logs import (
     SCRIPT_LOGGER,
     SERVER_LOGGER,
@@ -27,21 +28,12 @@ from .logs import (
     forwarded_output,
     set_root_level,
 )
-from .outputs import EncodedResponse, NotSerializable, encode_result, is_response_object, json_response
-from .script import (
-    RAWHTTP,
-    ScriptError,
-    exception_summary,
-    extend_sys_path,
-    load_user_script,
-    user_traceback,
-)
+from .outputs import NotSerializable, encode_result, is_response_object, json_response
+from .script import RAWHTTP, extend_sys_path, load_user_script
 
-PROTOCOL_VERSION = 1
-
-DEFAULT_SCORING_TIMEOUT_MS = 3600 * 1000
-RUN_ERROR_MESSAGE = "An unexpected error occurred in scoring script. Check the logs for more info."
-INTERNAL_ERROR_MESSAGE = "An unexpected internal error occurred. Check the logs for more info."
+# Bumped on every incompatible change; `PROTOCOL_VERSION` in the server's wire types
+# carries the same number.
+PROTOCOL_VERSION = 2
 
 # How long user atexit handlers may take once the server has gone.
 EXIT_HANDLERS_GRACE_SECONDS = 2.0
@@ -69,22 +61,6 @@ _JSON_RESULT_LINE = (
 _JSON_HEADERS = [["Content-Type", "application/json"]]
 
 
-class Failure(Exception):
-    """A request that gets a JSON-RPC error: `kind` and `message` as in PROTOCOL.md."""
-
-    def __init__(self, kind, message, traceback_text=None):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.traceback_text = traceback_text
-
-    def error_data(self):
-        data = {"kind": self.kind}
-        if self.traceback_text is not None:
-            data["traceback"] = self.traceback_text
-        return data
-
-
 class Runner:
     """Answers the server's requests for one scoring script."""
 
@@ -93,7 +69,7 @@ class Runner:
         self.log = log
         self.stdout_writer = stdout_writer
         self.script = None
-        self.scoring_timeout_ms = DEFAULT_SCORING_TIMEOUT_MS
+        self.scoring_timeout_ms = None  # from `load`: the server decides it
         self._deadline_ms = None  # the timeout the SIGALRM deadline enforces; None: none
         self._build_arguments = None  # (params, payload) -> run()'s arguments, per script
         self._quick_requests = 0  # quick `score` requests in a row (see HOLD_AFTER_QUICK_REQUESTS)
@@ -137,7 +113,9 @@ class Runner:
             # A bug of ours, or a BaseException from user code outside run(): the
             # request fails, the runner goes on.
             self._log_exception("Encountered Exception: ", error)
-            self.channel.respond_error(frame.request_id, SERVER_ERROR, INTERNAL_ERROR_MESSAGE, {"kind": "internal"})
+            failure = Failure("internal", "the runner failed to answer `{}`: {}".format(frame.method, describe(error)),
+                              error)
+            self.channel.respond_error(frame.request_id, SERVER_ERROR, failure.message, failure.error_data())
 
     def _answer_bad_frame(self, bad_frame):
         self.log.warning(SERVER_LOGGER, "The runner ignored a frame it cannot use: {}".format(bad_frame))
@@ -160,7 +138,11 @@ class Runner:
             raise Failure("internal", "The scoring script is already loaded.")
         params = frame.params
         timeout = params.get("scoring_timeout_ms")
-        self.scoring_timeout_ms = DEFAULT_SCORING_TIMEOUT_MS if timeout is None else timeout
+        if timeout.__class__ not in (int, float):
+            # The server always sends it: the runner keeps no default of its own.
+            raise Failure("internal", "`load` needs scoring_timeout_ms as a number of milliseconds, got {!r}"
+                          .format(timeout))
+        self.scoring_timeout_ms = timeout
         # Decided once: whether run() gets a SIGALRM deadline (0 or less: no timeout;
         # only the main thread of a POSIX system can be interrupted).
         enforced = self.scoring_timeout_ms and self.scoring_timeout_ms > 0 and can_interrupt_run()
@@ -179,8 +161,7 @@ class Runner:
         try:
             script.init()
         except BaseException as error:
-            raise Failure("init_failed", "User's init function failed: {}".format(exception_summary(error)),
-                          user_traceback(error))
+            raise Failure("init_failed", "User's init function failed: {}".format(exception_summary(error)), error)
         finally:
             self.stdout_writer.send_partial_line()
         self.log.info(SCRIPT_LOGGER, "Users's init has completed successfully")
@@ -211,11 +192,9 @@ class Runner:
             arguments = self._build_arguments(params, payload)
         except InputError as error:
             raise Failure(error.kind, error.message)
-        except MethodNotAccepted as refusal:
-            return method_not_accepted_response(refusal.method)
         except Exception as error:
             self._log_exception("Encountered Exception: ", error)
-            raise Failure("internal", INTERNAL_ERROR_MESSAGE)
+            raise Failure("internal", "run()'s arguments could not be made: {}".format(describe(error)), error)
         result, run_ms = self._call_run(script.run, arguments)
         return self._encode(result, run_ms)
 
@@ -236,25 +215,30 @@ class Runner:
                     disarm(keep_timer=True)
         except ScoringTimeout as timeout:
             self._log_exception("Encountered Exception: ", timeout)
-            raise Failure("timeout", "Scoring timeout after {} ms".format(format_milliseconds(self.scoring_timeout_ms)))
+            raise Failure("timeout", "run() did not return within {} ms".format(
+                format_milliseconds(self.scoring_timeout_ms)), timeout)
         except BaseException as error:
             # Also SystemExit and KeyboardInterrupt: a failed request, not a dead runner.
             self._log_exception("Encountered Exception: ", error)
-            raise Failure("user_error", RUN_ERROR_MESSAGE)
+            raise Failure("user_error", "run() raised {}".format(describe(error)), error)
         return result, (time.perf_counter() - started) * 1000.0
 
     def _encode(self, result, run_ms):
         """run()'s result as a response; raises Failure when it cannot be encoded."""
+        is_response = is_response_object(result)
         try:
-            if is_response_object(result):
+            if is_response:
                 stop_timer()  # the response object's code runs from here on
                 self.log.info(SERVER_LOGGER, "run() output is HTTP Response")
                 response = encode_result(result)
             else:
                 response = json_response(result)
         except NotSerializable as error:
-            self._log_exception("Encountered Exception: ", error.__cause__ or error)
-            raise Failure("not_serializable", INTERNAL_ERROR_MESSAGE)
+            cause = error.__cause__ or error
+            self._log_exception("Encountered Exception: ", cause)
+            what = "the response object run() returned cannot be sent" if is_response else \
+                "the result of run() is not JSON-serializable"
+            raise Failure("not_serializable", "{}: {}".format(what, error), cause)
         response.run_ms = run_ms
         return response
 
@@ -311,14 +295,6 @@ class Runner:
         return None
 
 
-def method_not_accepted_response(method):
-    """The reference's answer to other methods than GET/POST for a non-@rawhttp run()."""
-    if method == "OPTIONS":
-        # flask-cors adds its headers to this empty answer when CORS is on.
-        return EncodedResponse(200, [["Content-Type", "text/html; charset=utf-8"]], b"", run_failed=False)
-    return json_response({"message": "Method not allowed"}, status=405)
-
-
 # -- loading ------------------------------------------------------------------------
 
 
@@ -332,14 +308,11 @@ def prepare_and_load_script(params, log):
     try:
         apply_logging_json([app_root, entry_folder], log)
     except Exception as error:
-        raise Failure("internal", "Invalid logging.json: {}".format(error), user_traceback(error))
+        raise Failure("internal", "Invalid logging.json: {}".format(error), error)
     connect_debugger(params.get("debug_port", os.environ.get("AZUREML_DEBUG_PORT")), log)
     aml_request._rawHttpRequested = False  # the flag describes this script only
     install_contrib_modules()
-    try:
-        script = load_user_script(entry_script, app_root, log)
-    except ScriptError as error:
-        raise Failure(error.kind, error.message, error.traceback_text)
+    script = load_user_script(entry_script, app_root, log)
     if script.input_mode == RAWHTTP:
         request_class()  # imports Flask now, so the first request does not wait for it
     return script
@@ -360,8 +333,7 @@ def connect_debugger(port, log):
         debugpy.connect(int(port))
         debugpy.wait_for_client()
     except Exception as error:
-        raise Failure("internal", "Cannot connect to a debugger at port {}: {}".format(port, error),
-                      user_traceback(error))
+        raise Failure("internal", "Cannot connect to a debugger at port {}: {}".format(port, error), error)
 
 
 # -- process set-up -----------------------------------------------------------------

@@ -6,7 +6,7 @@ import os
 import unittest
 
 from tests import frames_tool
-from tests.support import HAS_INFERENCE_SCHEMA
+from tests.support import HAS_INFERENCE_SCHEMA, runner
 
 
 class RecordedFramesTest(unittest.TestCase):
@@ -35,7 +35,7 @@ class RecordedFramesTest(unittest.TestCase):
     def test_the_first_frame_is_hello(self):
         first = frames_tool.read_records("hello")[0]
         self.assertEqual(first["frame"]["method"], "hello")
-        self.assertEqual(first["frame"]["params"]["protocol"], 1)
+        self.assertEqual(first["frame"]["params"]["protocol"], runner.PROTOCOL_VERSION)
 
     def test_hello(self):
         self.assert_replays("hello")

@@ -14,6 +14,8 @@ use crate::runner::{BodyStream, ReplyBody};
 
 const INTERNAL_ERROR_MESSAGE: &str =
     "An unexpected internal error occurred. Check the logs for more info.";
+const RUN_ERROR_MESSAGE: &str =
+    "An unexpected error occurred in scoring script. Check the logs for more info.";
 
 /// Runs the request through the pool and builds the response.
 pub async fn respond(
@@ -47,13 +49,32 @@ pub async fn respond(
             response
         }
         ScoreOutcome::Failed { kind, message } => {
-            let (status, is_run_failed) = match kind.as_str() {
-                "bad_input" => (StatusCode::BAD_REQUEST, false),
-                "unsupported_media_type" => (StatusCode::UNSUPPORTED_MEDIA_TYPE, false),
-                "user_error" | "timeout" => (StatusCode::INTERNAL_SERVER_ERROR, true),
-                _ => (StatusCode::INTERNAL_SERVER_ERROR, false),
+            // The client's text is the server's, from the kind; only the input errors
+            // carry the runner's (input-dependent) text. For the others the runner's
+            // message is a diagnostic (`run() raised ValueError: ...`): the runner has
+            // logged the traceback already.
+            let timeout_message;
+            let (status, client_message, is_run_failed) = match kind.as_str() {
+                "bad_input" => (StatusCode::BAD_REQUEST, message.as_str(), false),
+                "unsupported_media_type" => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, message.as_str(), false)
+                }
+                "user_error" => (StatusCode::INTERNAL_SERVER_ERROR, RUN_ERROR_MESSAGE, true),
+                "timeout" => {
+                    timeout_message = format!("Scoring timeout after {scoring_timeout_ms} ms");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        timeout_message.as_str(),
+                        true,
+                    )
+                }
+                _ => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    INTERNAL_ERROR_MESSAGE,
+                    false,
+                ),
             };
-            error_reply(status, &message, is_run_failed)
+            error_reply(status, client_message, is_run_failed)
         }
         ScoreOutcome::TimedOut => error_reply(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -13,6 +13,7 @@ Modules (each has one job):
 - channel.py: reading and writing frames;
 - logs.py: print() / sys.stdout / logging records sent as `log` notifications;
 - deadline.py: the SIGALRM scoring timeout;
+- errors.py: error answers, with the exception's type, message, traceback and location;
 - contrib.py: the `azureml.contrib.services` modules scripts import, made of
   aml_request.py (`@rawhttp`) and aml_response.py (`AMLResponse`);
 - script.py: importing the script, checking init()/run(), the input mode;

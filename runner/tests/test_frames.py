@@ -6,7 +6,7 @@ import os
 import unittest
 
 from tests import frames_tool
-from tests.support import HAS_INFERENCE_SCHEMA, runner
+from tests.support import runner, without_flask
 
 
 class RecordedFramesTest(unittest.TestCase):
@@ -67,7 +67,11 @@ class RecordedFramesTest(unittest.TestCase):
     def test_bad_frames(self):
         self.assert_replays("bad_frames")
 
-    @unittest.skipUnless(HAS_INFERENCE_SCHEMA, "needs the inference-schema package (run under /work/ref/testvenv)")
+    def test_rawhttp_without_flask(self):
+        # The stdlib stand-in request gives the script the very same answers.
+        with without_flask():
+            self.assert_replays("rawhttp")
+
     def test_schema(self):
         self.assert_replays("schema")
 

@@ -5,7 +5,6 @@ import os
 import tempfile
 import unittest
 
-from tests.support import HAS_FLASK
 from _azmlinfsrv_runner.datastructures import BadRequest, Headers, MultiDict, UnsupportedMediaType
 from _azmlinfsrv_runner.http import Request, Response
 from _azmlinfsrv_runner.inputs import ScoreRequest
@@ -180,7 +179,6 @@ class StdlibResponseTest(unittest.TestCase):
         self.assertEqual(Headers({"A": "1"}).to_wsgi_list(), [("A", "1")])
 
 
-@unittest.skipUnless(HAS_FLASK, "needs Flask (pyenv python3 on PATH here, or /work/ref/testvenv)")
 class SameAsFlaskTest(unittest.TestCase):
     """The stand-in and flask.Request agree on the same WSGI environ."""
 

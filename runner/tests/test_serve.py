@@ -209,6 +209,20 @@ class RunFailuresTest(ServeTestCase):
                         error["data"]["location"])
         self.assertIn("TypeError: Object of type object is not JSON serializable", talk.log_messages("azmlinfsrv")[0])
 
+    def test_the_location_is_the_user_s_line_not_the_library_s(self):
+        talk = self.serve_script("""
+            import json
+
+            def init(): pass
+
+            def run(raw):
+                return json.loads("{not json")
+        """, score_frame(3, body=b"x"))
+        data = talk.error(3)["data"]
+        self.assertEqual((data["exception_type"], data["location"]),
+                         ("json.decoder.JSONDecodeError",
+                          {"file": os.path.join(self.folder.path, "score.py"), "line": 6, "function": "run"}))
+
     def test_bad_input_does_not_call_run(self):
         talk = self.serve_script(self.SOURCE, score_frame(3, body=b"\xff"))
         self.assertEqual(talk.error(3)["data"], {"kind": "bad_input"})
@@ -294,6 +308,16 @@ class LoadFailuresTest(ServeTestCase):
                           {"file": os.path.join(self.folder.path, "score.py"), "line": 1, "function": "init"}))
         self.assertIn("Invoking user's init function", talk.log_messages())
         self.assertNotIn("Users's init has completed successfully", talk.log_messages())
+
+    def test_the_scoring_timeout_comes_from_the_server(self):
+        path = self.folder.write("score.py", "def init(): pass\ndef run(data): return data\n")
+        params = json.loads(load_frame(path).split(b"\n")[0])["params"]
+        del params["scoring_timeout_ms"]
+        talk = Conversation.serve(request_frame(1, "load", params), load_frame(path, request_id=2))
+        error = talk.error(1)
+        self.assertEqual(error["data"], {"kind": "internal"})
+        self.assertIn("scoring_timeout_ms", error["message"])
+        self.assertEqual(talk.result(2)[0]["input_mode"], "plain")  # not loaded: can be retried
 
     def test_a_failed_load_can_be_retried_a_good_one_cannot(self):
         good = self.folder.write("good.py", "def init(): pass\ndef run(data): return 1\n")

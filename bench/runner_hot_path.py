@@ -69,7 +69,7 @@ def score_frame(request_id):
 def in_process(runner_dir, script_path, frames, profile):
     """µs per request of runner.serve() over in-memory streams."""
     sys.path.insert(0, runner_dir)
-    import runner
+    from _azmlinfsrv_runner import serve as runner
 
     # A warm-up conversation first, so that imports are not timed; then load + init
     # (a few ms, spread over all the requests) and the requests.

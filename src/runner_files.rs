@@ -65,7 +65,12 @@ fn write_atomically(folder: &Path) -> std::io::Result<()> {
     let _ = std::fs::remove_dir_all(&staging);
     create_private_dir_all(&staging)?;
     for (name, contents) in RUNNER_FILES {
-        std::fs::write(staging.join(name), contents)?;
+        let path = staging.join(name);
+        if let Some(folder) = path.parent() {
+            // The runner's package is a subfolder; create it (and any deeper one) first.
+            create_private_dir_all(folder)?;
+        }
+        std::fs::write(path, contents)?;
     }
     if folder.exists() {
         // A stale or partial folder from an interrupted start: replace it.
@@ -100,5 +105,37 @@ mod tests {
     #[test]
     fn runner_entry_point_is_embedded() {
         assert!(RUNNER_FILES.iter().any(|(name, _)| *name == ENTRY_FILE));
+    }
+
+    #[test]
+    fn the_package_is_embedded_but_not_the_tests_or_frames() {
+        let names: Vec<&str> = RUNNER_FILES.iter().map(|(name, _)| *name).collect();
+        for wanted in [
+            "_azmlinfsrv_runner/__init__.py",
+            "_azmlinfsrv_runner/serve.py",
+            "_azmlinfsrv_runner/channel.py",
+        ] {
+            assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
+        }
+        assert!(
+            names
+                .iter()
+                .all(|name| !name.starts_with("tests/") && !name.starts_with("frames/")),
+            "{names:?}"
+        );
+        assert!(names.iter().all(|name| !name.contains('\\')), "{names:?}");
+    }
+
+    #[test]
+    fn written_files_keep_their_subfolders() {
+        let scratch = std::env::temp_dir().join(format!(
+            "azmlinfsrv-runner-files-test-{}",
+            std::process::id()
+        ));
+        let folder = scratch.join("runner");
+        write_atomically(&folder).unwrap();
+        assert!(is_complete(&folder));
+        assert!(folder.join("_azmlinfsrv_runner").join("serve.py").is_file());
+        let _ = std::fs::remove_dir_all(&scratch);
     }
 }

@@ -1,6 +1,6 @@
 """Helpers shared by the runner's tests: scripts in a temp folder, frames in and out."""
 
-import importlib.util
+import contextlib
 import io
 import json
 import os
@@ -14,10 +14,35 @@ RUNNER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if RUNNER_DIR not in sys.path:
     sys.path.insert(0, RUNNER_DIR)
 
-import runner  # noqa: E402
+from _azmlinfsrv_runner import serve as runner  # noqa: E402
 
-HAS_FLASK = importlib.util.find_spec("flask") is not None
-HAS_INFERENCE_SCHEMA = importlib.util.find_spec("inference_schema") is not None
+from _azmlinfsrv_runner import http as runner_http  # noqa: E402
+
+# The runner's tests run where Flask and inference-schema are installed (the venv that
+# tests/integration/runner_unit_tests.rs makes), and skip nothing: the paths for an
+# environment without Flask are tested by hiding it (without_flask(), FLASK_HIDING_PATH).
+
+# A folder whose `flask` and `werkzeug` packages fail to import: put first on
+# PYTHONPATH, a runner process behaves as in an environment without Flask.
+FLASK_HIDING_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "without_flask")
+
+
+@contextlib.contextmanager
+def without_flask():
+    """In this process: `import flask` (and werkzeug) fails, and the runner chooses again."""
+    hidden = {name: None for name in ("flask", "werkzeug", "werkzeug.wrappers")}
+    saved_modules = {name: sys.modules[name] for name in hidden if name in sys.modules}
+    saved_choices = dict(runner_http._chosen_classes)
+    sys.modules.update(hidden)
+    runner_http._chosen_classes.clear()
+    try:
+        yield
+    finally:
+        for name in hidden:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved_modules)
+        runner_http._chosen_classes.clear()
+        runner_http._chosen_classes.update(saved_choices)
 
 
 class ScriptFolder:
@@ -133,10 +158,10 @@ class Conversation:
         return [(message["params"], payload) for message, payload in self.frames if message.get("method") == method]
 
 
-def run_runner_process(data, cwd, python=sys.executable, timeout=30, env=None):
-    """`python runner.py` with `data` on stdin: (returncode, frames, stderr text)."""
+def run_runner_process(data, cwd, python=sys.executable, timeout=30, env=None, args=()):
+    """`python runner.py [args]` with `data` on stdin: (returncode, frames, stderr text)."""
     completed = subprocess.run(
-        [python, os.path.join(RUNNER_DIR, "runner.py")],
+        [python, os.path.join(RUNNER_DIR, "runner.py")] + list(args),
         input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, timeout=timeout, env=env,
     )
     return completed.returncode, parse_output(completed.stdout), completed.stderr.decode("utf-8", "replace")

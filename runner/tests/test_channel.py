@@ -7,7 +7,7 @@ import threading
 import unittest
 
 from tests import support  # noqa: F401  (puts the runner on sys.path)
-from azmlinf_channel import INVALID_REQUEST, MAX_LINE_BYTES, PARSE_ERROR, BadFrame, Channel, ChannelClosed
+from _azmlinfsrv_runner.channel import INVALID_REQUEST, MAX_LINE_BYTES, PARSE_ERROR, BadFrame, Channel, ChannelClosed
 
 
 def channel_reading(data):

@@ -6,7 +6,7 @@ import time
 import unittest
 
 from tests import support  # noqa: F401  (puts the runner on sys.path)
-from azmlinf_deadline import (
+from _azmlinfsrv_runner.deadline import (
     ScoringTimeout,
     arm,
     can_interrupt_run,

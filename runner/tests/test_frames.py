@@ -6,7 +6,7 @@ import os
 import unittest
 
 from tests import frames_tool
-from tests.support import HAS_INFERENCE_SCHEMA
+from tests.support import runner, without_flask
 
 
 class RecordedFramesTest(unittest.TestCase):
@@ -35,7 +35,7 @@ class RecordedFramesTest(unittest.TestCase):
     def test_the_first_frame_is_hello(self):
         first = frames_tool.read_records("hello")[0]
         self.assertEqual(first["frame"]["method"], "hello")
-        self.assertEqual(first["frame"]["params"]["protocol"], 1)
+        self.assertEqual(first["frame"]["params"]["protocol"], runner.PROTOCOL_VERSION)
 
     def test_hello(self):
         self.assert_replays("hello")
@@ -67,7 +67,11 @@ class RecordedFramesTest(unittest.TestCase):
     def test_bad_frames(self):
         self.assert_replays("bad_frames")
 
-    @unittest.skipUnless(HAS_INFERENCE_SCHEMA, "needs the inference-schema package (run under /work/ref/testvenv)")
+    def test_rawhttp_without_flask(self):
+        # The stdlib stand-in request gives the script the very same answers.
+        with without_flask():
+            self.assert_replays("rawhttp")
+
     def test_schema(self):
         self.assert_replays("schema")
 

@@ -9,7 +9,7 @@ import time
 import unittest
 
 from tests.support import (
-    HAS_INFERENCE_SCHEMA,
+    FLASK_HIDING_PATH,
     RUNNER_DIR,
     Conversation,
     ScriptFolder,
@@ -30,6 +30,21 @@ class RunnerProcessTest(unittest.TestCase):
         data = b"".join([load_frame(path), request_frame(2, "init")] + list(frames))
         returncode, output, stderr = run_runner_process(data, cwd=self.folder.path, env=env, python=python)
         return returncode, Conversation(output), stderr
+
+    def test_the_worker_labels_are_accepted_and_the_script_sees_its_own_argv(self):
+        path = self.folder.write("score.py", """
+import sys
+ARGV_AT_IMPORT = list(sys.argv)
+def init(): pass
+def run(data):
+    return {"at_import": ARGV_AT_IMPORT, "in_run": sys.argv}
+""")
+        data = load_frame(path) + request_frame(2, "init") + score_frame(3)
+        returncode, output, stderr = run_runner_process(
+            data, cwd=self.folder.path, args=["--worker", "3", "--entry-script", path, "--unknown-option"])
+        self.assertEqual(returncode, 0, stderr)
+        answer = json.loads(Conversation(output).result(3)[1])
+        self.assertEqual(answer, {"at_import": [path], "in_run": [path]})
 
     def test_user_output_never_reaches_the_protocol_channel(self):
         returncode, talk, stderr = self.run_script("""
@@ -52,6 +67,33 @@ class RunnerProcessTest(unittest.TestCase):
         self.assertEqual(talk.log_messages("azmlinfsrv.print"), ["printed"])
         for text in ("raw write to fd 1", "original stdout", "child process output", "child given sys.stdout"):
             self.assertIn(text, stderr)
+
+    def test_rawhttp_gets_flask_s_request_or_the_stand_in_without_flask(self):
+        source = """
+            from azureml.contrib.services.aml_request import rawhttp
+            from azureml.contrib.services.aml_response import AMLResponse
+
+            def init(): pass
+
+            @rawhttp
+            def run(request):
+                response_base = AMLResponse.__mro__[2]
+                return {"request": type(request).__module__ + "." + type(request).__name__, "response": response_base.__module__ + "." + response_base.__name__,
+                        "headers": dict(request.headers), "json": request.get_json()}
+        """
+        frame = score_frame(3, body=b'{"k": 1}', headers=[("Content-Type", "application/json"), ("X-H2O-Id", "h")])
+        views = {}
+        for name, env in (("flask", None), ("stand-in", dict(os.environ, PYTHONPATH=FLASK_HIDING_PATH))):
+            returncode, talk, stderr = self.run_script(source, frame, env=env)
+            self.assertEqual(returncode, 0, stderr)
+            views[name] = json.loads(talk.result(3)[1])
+        self.assertEqual((views["flask"]["request"], views["stand-in"]["request"]),
+                         ("flask.wrappers.Request", "_azmlinfsrv_runner.http.Request"))
+        self.assertEqual((views["flask"]["response"], views["stand-in"]["response"]),
+                         ("flask.wrappers.Response", "_azmlinfsrv_runner.http.Response"))
+        for view in views.values():
+            self.assertEqual((view["headers"], view["json"]),
+                             ({"Content-Type": "application/json", "X-H2O-Id": "h"}, {"k": 1}))
 
     def test_exits_at_end_of_input_despite_threads_and_runs_atexit(self):
         started = time.monotonic()
@@ -105,7 +147,7 @@ class RunnerProcessTest(unittest.TestCase):
             def run(data):
                 return [azureml.core.NAME, aml_request.__name__, other.NAME]
         """, score_frame(3))
-        self.assertEqual(json.loads(talk.result(3)[1]), ["the user s azureml.core", "azmlinf_aml_request", "sibling module"], stderr)
+        self.assertEqual(json.loads(talk.result(3)[1]), ["the user s azureml.core", "_azmlinfsrv_runner.aml_request", "sibling module"], stderr)
 
     def test_ctrl_c_does_not_interrupt_run(self):
         path = self.folder.write("score.py", """
@@ -159,7 +201,6 @@ def run(data):
                       Conversation(output).log_messages("azmlinfsrv")[0])
 
 
-@unittest.skipUnless(HAS_INFERENCE_SCHEMA, "needs the inference-schema package (run under /work/ref/testvenv)")
 class InferenceSchemaProcessTest(unittest.TestCase):
     """Each in a runner of its own: inference-schema's registry is process-wide."""
 

@@ -7,7 +7,7 @@ import sys
 import time
 import unittest
 
-import runner
+from _azmlinfsrv_runner import serve as runner
 from tests.support import (
     Conversation,
     ScriptFolder,
@@ -19,8 +19,6 @@ from tests.support import (
     score_frame,
 )
 
-RUN_ERROR = "An unexpected error occurred in scoring script. Check the logs for more info."
-INTERNAL_ERROR = "An unexpected internal error occurred. Check the logs for more info."
 
 
 class ServeTestCase(unittest.TestCase):
@@ -109,16 +107,16 @@ class PlainScriptTest(ServeTestCase):
     def test_request_headers_argument(self):
         talk = self.serve_script(
             "def init(): pass\ndef run(data, request_headers): return request_headers\n",
-            score_frame(3, body=b"x", headers=[("x-custom", "1"), ("X-Custom", "2")]))
-        self.assertEqual(json.loads(talk.result(3)[1]), {"X-Custom": "1,2"})
+            score_frame(3, body=b"x", headers=[("X-Custom", "1,2"), ("x-as-sent", "v")]))
+        # As the server spelled them: the runner does not re-case or re-join.
+        self.assertEqual(json.loads(talk.result(3)[1]), {"X-Custom": "1,2", "x-as-sent": "v"})
 
-    def test_options_answered_without_calling_run(self):
-        talk = self.serve_script("def init(): pass\ndef run(data): raise RuntimeError()\n",
-                                 score_frame(3, method="OPTIONS"), score_frame(4, method="HEAD"))
-        self.assertEqual(talk.result(3), ({"status": 200, "headers": [["Content-Type", "text/html; charset=utf-8"]],
-                                           "run_ms": None, "run_failed": False, "streaming": False}, b""))
-        result, body = talk.result(4)
-        self.assertEqual((result["status"], json.loads(body)), (405, {"message": "Method not allowed"}))
+    def test_every_score_frame_calls_run_whatever_its_method(self):
+        # The server decides which methods reach run(); the runner answers none itself.
+        talk = self.serve_script("def init(): pass\ndef run(data): return 'ran with ' + repr(data)\n",
+                                 score_frame(3, method="OPTIONS", body=b"o"), score_frame(4, method="PUT", body=b"p"))
+        self.assertEqual(json.loads(talk.result(3)[1]), "ran with 'o'")
+        self.assertEqual(json.loads(talk.result(4)[1]), "ran with 'p'")
 
 
 class RunFailuresTest(ServeTestCase):
@@ -151,8 +149,17 @@ class RunFailuresTest(ServeTestCase):
     def test_exceptions_are_user_errors_and_the_runner_goes_on(self):
         talk = self.serve_script(self.SOURCE, self.score(3, "raise"), self.score(4, "keyboard"),
                                  self.score(5, "exit"), self.score(6, "fine"))
-        for request_id in (3, 4, 5):
-            self.assertEqual(talk.error(request_id), {"code": -32000, "message": RUN_ERROR, "data": {"kind": "user_error"}})
+        path = os.path.join(self.folder.path, "score.py")
+        for request_id, message, exception_type, line in ((3, "ValueError: bad value", "ValueError", 7),
+                                                          (4, "KeyboardInterrupt", "KeyboardInterrupt", 8),
+                                                          (5, "SystemExit: 3", "SystemExit", 9)):
+            error = talk.error(request_id)
+            self.assertEqual((error["code"], error["message"]), (-32000, "run() raised " + message))
+            data = error["data"]
+            self.assertEqual((data["kind"], data["exception_type"], data["location"]),
+                             ("user_error", exception_type, {"file": path, "line": line, "function": "run"}))
+            self.assertTrue(data["traceback"].rstrip().endswith(message), data["traceback"])
+        self.assertEqual(talk.error(3)["data"]["exception_message"], "bad value")
         self.assertEqual(talk.result(6)[1], b'"ok"')
         logged = talk.logs("azmlinfsrv")
         self.assertEqual([record["level"] for record in logged], ["ERROR"] * 3)
@@ -166,9 +173,13 @@ class RunFailuresTest(ServeTestCase):
         talk = self.serve_script(self.SOURCE, self.score(3, "sleep"), self.score(4, "swallow"), self.score(5, "fine"),
                                  timeout_ms=200)
         self.assertLess(time.monotonic() - started, 2.0)
-        expected = {"code": -32000, "message": "Scoring timeout after 200 ms", "data": {"kind": "timeout"}}
-        self.assertEqual(talk.error(3), expected)
-        self.assertEqual(talk.error(4), expected)  # `except Exception` cannot swallow it
+        path = os.path.join(self.folder.path, "score.py")
+        for request_id, line in ((3, 10), (4, 13)):  # `except Exception` cannot swallow it
+            error = talk.error(request_id)
+            self.assertEqual(error["message"], "run() did not return within 200 ms")
+            data = error["data"]
+            self.assertEqual((data["kind"], data["exception_type"], data["location"]),
+                             ("timeout", "azmlinfsrv.ScoringTimeout", {"file": path, "line": line, "function": "run"}))
         self.assertEqual(talk.result(5)[1], b'"ok"')
         self.assertIn("azmlinfsrv.ScoringTimeout", talk.log_messages("azmlinfsrv")[0])
 
@@ -189,8 +200,28 @@ class RunFailuresTest(ServeTestCase):
 
     def test_result_that_json_cannot_encode(self):
         talk = self.serve_script(self.SOURCE, self.score(3, "object"))
-        self.assertEqual(talk.error(3), {"code": -32000, "message": INTERNAL_ERROR, "data": {"kind": "not_serializable"}})
+        error = talk.error(3)
+        self.assertEqual(error["message"],
+                         "the result of run() is not JSON-serializable: Object of type object is not JSON serializable")
+        self.assertEqual((error["data"]["kind"], error["data"]["exception_type"]), ("not_serializable", "TypeError"))
+        # No frame of the user's is involved: the innermost outside the runner (json's).
+        self.assertTrue(error["data"]["location"]["file"].endswith(os.path.join("json", "encoder.py")),
+                        error["data"]["location"])
         self.assertIn("TypeError: Object of type object is not JSON serializable", talk.log_messages("azmlinfsrv")[0])
+
+    def test_the_location_is_the_user_s_line_not_the_library_s(self):
+        talk = self.serve_script("""
+            import json
+
+            def init(): pass
+
+            def run(raw):
+                return json.loads("{not json")
+        """, score_frame(3, body=b"x"))
+        data = talk.error(3)["data"]
+        self.assertEqual((data["exception_type"], data["location"]),
+                         ("json.decoder.JSONDecodeError",
+                          {"file": os.path.join(self.folder.path, "score.py"), "line": 6, "function": "run"}))
 
     def test_bad_input_does_not_call_run(self):
         talk = self.serve_script(self.SOURCE, score_frame(3, body=b"\xff"))
@@ -215,9 +246,11 @@ class LoadFailuresTest(ServeTestCase):
         self.assertEqual((error["code"], error["data"]["kind"]), (-32000, kind))
         self.assertEqual(error["message"], message.format(path=os.path.join(self.folder.path, "score.py")))
         if traceback_ends is None:
-            self.assertNotIn("traceback", error["data"])
+            self.assertEqual(error["data"], {"kind": kind})  # no exception, no exception data
         else:
             self.assertTrue(error["data"]["traceback"].rstrip().endswith(traceback_ends), error["data"]["traceback"])
+            self.assertEqual(set(error["data"]), {"kind", "traceback", "exception_type", "exception_message", "location"})
+        return error
 
     def test_signatures_refused_with_the_reference_messages(self):
         refused = "run() cannot accept positional-only arguments, *args, or **kwargs."
@@ -239,10 +272,14 @@ class LoadFailuresTest(ServeTestCase):
         self.assert_load_fails("raise ImportError('no luck')\n", "import_failed",
                                "Failed to import user script because it raised an unhandled exception: ImportError: no luck",
                                "ImportError: no luck")
-        self.assert_load_fails("def init():\n        pass\n    x = 1\n", "import_failed",
-                               "Failed to import user script because it raised an unhandled exception: IndentationError:"
-                               " unindent does not match any outer indentation level (score.py, line 3)",
-                               "IndentationError: unindent does not match any outer indentation level")
+        error = self.assert_load_fails("def init():\n        pass\n    x = 1\n", "import_failed",
+                                       "Failed to import user script because it raised an unhandled exception:"
+                                       " IndentationError: unindent does not match any outer indentation level"
+                                       " (score.py, line 3)",
+                                       "IndentationError: unindent does not match any outer indentation level")
+        self.assertEqual((error["data"]["exception_type"], error["data"]["location"]),
+                         ("IndentationError",
+                          {"file": os.path.join(self.folder.path, "score.py"), "line": 3, "function": None}))
         self.assert_load_fails("import sys\nsys.exit(4)\n", "import_failed",
                                "Failed to import user script because it raised an unhandled exception: SystemExit: 4",
                                "SystemExit: 4")
@@ -266,8 +303,21 @@ class LoadFailuresTest(ServeTestCase):
         self.assertEqual(error["message"], "User's init function failed: RuntimeError: init broke")
         self.assertEqual(error["data"]["kind"], "init_failed")
         self.assertTrue(error["data"]["traceback"].startswith("Traceback (most recent call last):\n  File "))
+        self.assertEqual((error["data"]["exception_type"], error["data"]["exception_message"], error["data"]["location"]),
+                         ("RuntimeError", "init broke",
+                          {"file": os.path.join(self.folder.path, "score.py"), "line": 1, "function": "init"}))
         self.assertIn("Invoking user's init function", talk.log_messages())
         self.assertNotIn("Users's init has completed successfully", talk.log_messages())
+
+    def test_the_scoring_timeout_comes_from_the_server(self):
+        path = self.folder.write("score.py", "def init(): pass\ndef run(data): return data\n")
+        params = json.loads(load_frame(path).split(b"\n")[0])["params"]
+        del params["scoring_timeout_ms"]
+        talk = Conversation.serve(request_frame(1, "load", params), load_frame(path, request_id=2))
+        error = talk.error(1)
+        self.assertEqual(error["data"], {"kind": "internal"})
+        self.assertIn("scoring_timeout_ms", error["message"])
+        self.assertEqual(talk.result(2)[0]["input_mode"], "plain")  # not loaded: can be retried
 
     def test_a_failed_load_can_be_retried_a_good_one_cannot(self):
         good = self.folder.write("good.py", "def init(): pass\ndef run(data): return 1\n")
@@ -330,7 +380,7 @@ class ScriptShapesTest(ServeTestCase):
                         "request_class": AMLRequest.__name__}
         """, score_frame(3))
         self.assertEqual(json.loads(talk.result(3)[1]), {
-            "same_module": True, "same_class": True, "runner_module": "azmlinf_aml_request", "request_class": "AMLRequest"})
+            "same_module": True, "same_class": True, "runner_module": "_azmlinfsrv_runner.aml_request", "request_class": "AMLRequest"})
 
     def test_streamed_body_and_a_failing_one(self):
         talk = self.serve_script("""
@@ -434,6 +484,15 @@ class TimedWriter(io.BytesIO):
     def write(self, data):
         self.writes.append((time.monotonic(), bytes(data)))
         return super().write(data)
+
+
+
+class CommandLineTest(unittest.TestCase):
+    def test_the_labels_are_read_in_both_spellings_and_the_rest_ignored(self):
+        self.assertEqual(runner.parse_command_line(["--worker", "2", "--entry-script=/app/score.py", "--x", "y"]),
+                         {"worker": "2", "entry_script": "/app/score.py"})
+        self.assertEqual(runner.parse_command_line([]), {})
+        self.assertEqual(runner.parse_command_line(["--worker"]), {})
 
 
 if __name__ == "__main__":

@@ -260,15 +260,7 @@ where
         method: method.as_str().to_string(),
         path: path.to_string(),
         query: query.clone(),
-        headers: headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    title_case(name.as_str()),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        headers: werkzeug_headers(headers),
         request_id: ids.request_id.clone(),
         remote_addr: peer.map(|address| address.ip().to_string()),
         body,
@@ -282,18 +274,49 @@ where
     .await
 }
 
-/// `Content-Type` from `content-type`: hyper lower-cases names; scripts see the
-/// spelling werkzeug gives them.
+/// The request's headers as werkzeug shows them to scripts under gunicorn, decided here
+/// once (the runner uses them as they come, see `runner/PROTOCOL.md`): names spelled
+/// as werkzeug spells them, names containing `_` dropped (gunicorn drops them: they
+/// could pose as other headers), repeated headers joined with `,` in arrival order
+/// (`Content-Type` and `Content-Length`: the last one wins, as in the WSGI environ),
+/// and an empty `Content-Type` left out, as werkzeug leaves it out.
+fn werkzeug_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    // `keys()` yields each name once, in order of its first arrival.
+    headers
+        .keys()
+        .filter(|name| !name.as_str().contains('_'))
+        .filter_map(|name| {
+            let mut values = headers
+                .get_all(name)
+                .iter()
+                .map(|value| String::from_utf8_lossy(value.as_bytes()));
+            let is_environ_key =
+                *name == http::header::CONTENT_TYPE || *name == http::header::CONTENT_LENGTH;
+            let value = if is_environ_key {
+                values.next_back()?.into_owned()
+            } else {
+                values.collect::<Vec<_>>().join(",")
+            };
+            if is_environ_key && value.is_empty() {
+                return None;
+            }
+            Some((title_case(name.as_str()), value))
+        })
+        .collect()
+}
+
+/// `X-H2O-Id` from `x-h2o-id`: Python's `str.title()`, as werkzeug applies it: a letter
+/// is upper-cased when the character before it is not a letter, lower-cased otherwise.
 fn title_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
-    let mut is_word_start = true;
+    let mut follows_letter = false;
     for c in name.chars() {
-        out.push(if is_word_start {
-            c.to_ascii_uppercase()
+        out.push(if follows_letter {
+            c.to_ascii_lowercase()
         } else {
-            c
+            c.to_ascii_uppercase()
         });
-        is_word_start = c == '-';
+        follows_letter = c.is_ascii_alphabetic();
     }
     out
 }
@@ -366,6 +389,45 @@ mod tests {
             title_case("x-ms-client-request-id"),
             "X-Ms-Client-Request-Id"
         );
+        // A letter after a digit starts a word, as with Python's str.title().
+        assert_eq!(title_case("x-h2o-id"), "X-H2O-Id");
+        assert_eq!(title_case("x-1st.try"), "X-1St.Try");
+    }
+
+    #[test]
+    fn headers_are_folded_as_werkzeug_shows_them() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("host", "localhost"),
+            ("x-dup", "a"),
+            ("content-type", "text/plain"),
+            ("x_under", "dropped"),
+            ("x-dup", "b"),
+            ("content-type", "application/json"),
+            ("x-empty", ""),
+        ] {
+            headers.append(
+                http::HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let folded = werkzeug_headers(&headers);
+        let expected = [
+            ("Host", "localhost"),
+            ("X-Dup", "a,b"),
+            ("Content-Type", "application/json"),
+            ("X-Empty", ""),
+        ];
+        assert_eq!(
+            folded,
+            expected
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        );
+        let mut empty_type = HeaderMap::new();
+        empty_type.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(""));
+        assert!(werkzeug_headers(&empty_type).is_empty());
     }
 
     #[test]

@@ -119,11 +119,22 @@ async fn every_frame_the_runner_sent_decodes_into_our_types() {
             }
             MessageKind::Response(_) => {
                 if let Some(error) = &message.error {
-                    if let Some(ErrorData { kind, .. }) = error.data.as_deref() {
+                    if let Some(data) = &error.data {
+                        let ErrorData { kind, .. } = &**data;
                         assert!(
                             !matches!(kind, ErrorKind::Unknown(_)),
                             "unknown kind in {context}"
                         );
+                        // An error caused by a Python exception carries all of its details.
+                        if data.traceback.is_some() {
+                            assert!(
+                                data.exception_type.is_some() && data.exception_message.is_some(),
+                                "exception details missing in {context}"
+                            );
+                        }
+                        if let Some(location) = &data.location {
+                            assert!(!location.file.is_empty(), "{context}");
+                        }
                     }
                 } else if let Some(result) = &message.result {
                     let result: Value = serde_json::from_str(result.get()).expect(&context);

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Bumped on every incompatible change; `runner.py` carries the same number.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One message as it appears on a line, in either direction. Kept loose (every member
 /// optional) so that a frame of an unexpected shape is reported, not a parse failure.
@@ -103,7 +103,7 @@ pub struct CodeLocation {
     #[serde(default)]
     pub file: String,
     #[serde(default)]
-    pub line: u64,
+    pub line: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<String>,
 }

@@ -8,9 +8,11 @@ The rules are the reference server's (docs/contract.md, "How run() receives its 
 - schema (`@input_schema`): each parameter by name from a JSON object body (POST) or
   from the query string (GET), with the reference's 400/415 answers.
 
-The request is described to Python code the way gunicorn + werkzeug describe it: a
-WSGI environ whose header names are Title-Cased, with repeated headers joined by ","
-and names containing "_" dropped.
+Which methods reach run() and how header names are spelled are the server's
+decisions (PROTOCOL.md): every `score` frame is a call of run(), and its headers arrive
+as werkzeug shows them (Title-Case names, repeats joined with ",", names with "_"
+dropped). The runner uses them as they are: for `request_headers`, for the stand-in
+request's `headers`, and to build the WSGI environ Flask needs.
 """
 
 import inspect
@@ -20,8 +22,8 @@ import os
 import sys
 from urllib.parse import unquote_to_bytes
 
-from azmlinf_http import FORM_MIMETYPES, environ_header_pairs, parse_content_type, parse_query, request_class
-from azmlinf_script import PLAIN, RAWHTTP, REQUEST_HEADERS_PARAMETER, SCHEMA
+from .http import FORM_MIMETYPES, HEADERS_ENVIRON_KEY, parse_content_type, parse_query, request_class
+from .script import PLAIN, RAWHTTP, REQUEST_HEADERS_PARAMETER, SCHEMA
 
 BAD_INPUT = "bad_input"
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -34,14 +36,6 @@ class InputError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
-
-
-class MethodNotAccepted(Exception):
-    """A method other than GET or POST for a run() that only takes a body or a query."""
-
-    def __init__(self, method):
-        super().__init__("Unsupported HTTP method: {}".format(method))
-        self.method = method
 
 
 class ScoreRequest:
@@ -73,6 +67,9 @@ class ScoreRequest:
         if self._environ is None:
             self._environ = self._base_wsgi_environ()
             self._environ.update(self.header_environ())
+            # The names as the server spelled them, for the stand-in request's `headers`
+            # (Flask reads them back from the HTTP_* keys, which gives the same names).
+            self._environ[HEADERS_ENVIRON_KEY] = self.headers
         return self._environ
 
     def _base_wsgi_environ(self):
@@ -100,37 +97,41 @@ class ScoreRequest:
         return environ
 
     def header_environ(self):
-        """The headers as WSGI environ entries, folded the way gunicorn folds them (made once)."""
+        """The headers as WSGI environ entries, as gunicorn names them (made once).
+
+        The server has already joined repeated headers, so each name comes once; should
+        one come twice anyway, the last wins, as in a dict.
+        """
         if self._header_environ is None:
-            folded = {}
+            environ = {}
             for name, value in self.headers:
-                if "_" in name:
-                    continue  # gunicorn drops these: they could pose as other headers
-                key = name.upper().replace("-", "_")
-                if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                    folded[key] = value
-                elif "HTTP_" + key in folded:
-                    folded["HTTP_" + key] += "," + value
-                else:
-                    folded["HTTP_" + key] = value
-            self._header_environ = folded
+                key = environ_key(name)
+                environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
+            self._header_environ = environ
         return self._header_environ
 
     def header_dict(self):
-        """The `request_headers` argument: werkzeug's view of the headers, as a dict."""
-        return dict(environ_header_pairs(self.header_environ()))
+        """The `request_headers` argument: the headers as the server sent them, as a dict."""
+        return dict(self.headers)
 
     @property
     def content_type(self):
         return self.header_environ().get("CONTENT_TYPE")
 
 
+def environ_key(name):
+    """`Content-Type` -> `CONTENT_TYPE`: a header name as a WSGI environ key (without HTTP_)."""
+    return name.upper().replace("-", "_")
+
+
 def run_arguments(script, request):
-    """run()'s keyword arguments for `request`; raises InputError or MethodNotAccepted."""
+    """run()'s keyword arguments for `request`; raises InputError.
+
+    Whatever the method: the server only sends the methods that reach run() (GET and
+    POST; also OPTIONS and HEAD for @rawhttp), and anything but GET gives the body.
+    """
     if script.input_mode == RAWHTTP:
         arguments = {script.input_parameter: request_class()(request.wsgi_environ())}
-    elif request.method not in ("GET", "POST"):
-        raise MethodNotAccepted(request.method)
     elif script.input_mode == SCHEMA:
         arguments = _schema_arguments(script.schema_parameters, request)
     elif script.input_mode == PLAIN:
@@ -145,8 +146,7 @@ def run_arguments(script, request):
 def argument_builder(script):
     """The function that turns a `score` frame's (params, payload) into run()'s arguments.
 
-    Chosen once per script. Like run_arguments(), it raises InputError or
-    MethodNotAccepted.
+    Chosen once per script. Like run_arguments(), it raises InputError.
     """
 
     def any_request(params, payload):
@@ -166,8 +166,9 @@ def argument_builder(script):
         content_type = None
         try:
             for name, value in headers:
-                # The name that header_environ() folds to CONTENT_TYPE; the last one wins there too.
-                if name.upper() == "CONTENT-TYPE":
+                # The name that header_environ() makes CONTENT_TYPE (the length test
+                # first: it is cheap and rules out most names); the last one wins there too.
+                if len(name) == 12 and environ_key(name) == "CONTENT_TYPE":
                     content_type = value
         except (AttributeError, TypeError, ValueError):
             return any_request(params, payload)  # a header that is not a pair of strings

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 
-from azmlinf_channel import ChannelClosed
+from .channel import ChannelClosed
 
 PRINT_LOGGER = "azmlinfsrv.print"
 SERVER_LOGGER = "azmlinfsrv"

@@ -25,7 +25,7 @@ import math
 import re
 import threading
 
-from azmlinf_deadline import enter_shield, leave_shield, shield_needed, stop_timer
+from .deadline import enter_shield, leave_shield, shield_needed, stop_timer
 
 MAX_LINE_BYTES = 1 << 20
 

@@ -16,14 +16,14 @@ import importlib.util
 import sys
 import types
 
-import azmlinf_aml_request
-import azmlinf_aml_response
+from . import aml_request
+from . import aml_response
 
 _ALIASES = {
-    "azureml.contrib.services.aml_request": azmlinf_aml_request,
-    "azureml.contrib.services.aml_response": azmlinf_aml_response,
-    "azureml_inference_server_http.api.aml_request": azmlinf_aml_request,
-    "azureml_inference_server_http.api.aml_response": azmlinf_aml_response,
+    "azureml.contrib.services.aml_request": aml_request,
+    "azureml.contrib.services.aml_response": aml_response,
+    "azureml_inference_server_http.api.aml_request": aml_request,
+    "azureml_inference_server_http.api.aml_response": aml_response,
 }
 
 # Parents that are imported for real when they exist: namespace packages shared with

@@ -28,7 +28,7 @@ def is_rawhttp_requested():
 
 def make_aml_request_class(base=None):
     """AMLRequest on top of `base` (default: Flask's Request when installed)."""
-    from azmlinf_http import request_class
+    from .http import request_class
 
     base = base or request_class()
     return type("AMLRequest", (base,), {
@@ -42,7 +42,7 @@ def __getattr__(name):
     if name == "AMLRequest":
         value = make_aml_request_class()
     elif name == "Request":
-        from azmlinf_http import request_class
+        from .http import request_class
 
         value = request_class()
     else:

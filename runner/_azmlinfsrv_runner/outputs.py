@@ -15,7 +15,7 @@ A body without a length (a generator) is streamed chunk by chunk.
 import json
 import json.encoder
 
-from azmlinf_http import encode_chunk
+from .http import encode_chunk
 
 RUN_FAILED_HEADER = "x-ms-run-function-failed"
 

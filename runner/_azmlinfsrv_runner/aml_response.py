@@ -42,7 +42,7 @@ class _AMLResponseBehaviour:
 
 def make_aml_response_class(base=None):
     """AMLResponse on top of `base` (default: Flask's Response when installed)."""
-    from azmlinf_http import response_class
+    from .http import response_class
 
     base = base or response_class()
     return type("AMLResponse", (_AMLResponseBehaviour, base), {

@@ -12,11 +12,11 @@ import importlib.util
 import inspect
 import os
 import sys
-import traceback
 import types
 
-import azmlinf_aml_request
-from azmlinf_logs import SCRIPT_LOGGER
+from . import aml_request
+from .errors import RUNNER_FOLDER, Failure, exception_summary
+from .logs import SCRIPT_LOGGER
 
 ENTRY_MODULE_NAME = "entry_module"
 REQUEST_HEADERS_PARAMETER = "request_headers"
@@ -25,18 +25,6 @@ PLAIN, RAWHTTP, SCHEMA = "plain", "rawhttp", "schema"
 
 # The OpenAPI versions the server generates, and the inference-schema names for each.
 SWAGGER_VERSION_ALIASES = {"2": ("2", "2.0"), "3": ("3", "3.0"), "3.1": ("3.1",)}
-
-_RUNNER_FOLDER = os.path.dirname(os.path.abspath(__file__))
-
-
-class ScriptError(Exception):
-    """A start-up failure of the script: `kind` as in PROTOCOL.md, plus the traceback."""
-
-    def __init__(self, kind, message, traceback_text=None):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.traceback_text = traceback_text
 
 
 class UserScript:
@@ -57,27 +45,28 @@ def extend_sys_path(app_root, source_dir):
     """Put the app root (and its source dir) on sys.path as the reference does.
 
     The working directory comes first, like under gunicorn; the runner's own folder
-    moves to the end so that a user module named like one of ours wins.
+    moves to the end so that a user module named `runner` (or anything else) wins: the
+    runner's own modules are imported already.
     """
-    if _RUNNER_FOLDER in sys.path:
-        sys.path.remove(_RUNNER_FOLDER)
+    if RUNNER_FOLDER in sys.path:
+        sys.path.remove(RUNNER_FOLDER)
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     for folder in (app_root, os.path.join(app_root, source_dir) if app_root and source_dir else None):
         if folder and folder not in sys.path:
             sys.path.append(folder)
-    sys.path.append(_RUNNER_FOLDER)
+    sys.path.append(RUNNER_FOLDER)
 
 
 def load_user_script(entry_script, app_root, log):
-    """Import the script and check it; raises ScriptError with the reference's messages."""
+    """Import the script and check it; raises Failure (a load kind) with the reference's messages."""
     module = _import_script(entry_script, app_root)
     script_file = getattr(module, "__file__", entry_script)
     if not hasattr(module, "init"):
-        raise ScriptError("bad_script", "User script at {} does not have a init() function defined.".format(script_file))
+        raise Failure("bad_script", "User script at {} does not have a init() function defined.".format(script_file))
     if not hasattr(module, "run"):
-        raise ScriptError("bad_script", "User script at {} does not have a run() function defined.".format(script_file))
+        raise Failure("bad_script", "User script at {} does not have a run() function defined.".format(script_file))
 
     run = module.run
     driver = getattr(module, "driver_module", None)
@@ -109,12 +98,14 @@ def _import_script(entry_script, app_root):
     spec = importlib.util.spec_from_file_location(ENTRY_MODULE_NAME, path, loader=loader)
     module = importlib.util.module_from_spec(spec)
     sys.modules[ENTRY_MODULE_NAME] = module  # so pickle, dataclasses etc. can find it
+    # What the script would see run directly (`python score.py`), not the runner's options.
+    sys.argv = [path]
     try:
         loader.exec_module(module)
     except FileNotFoundError as error:
         sys.modules.pop(ENTRY_MODULE_NAME, None)
         if os.path.abspath(str(error.filename or "")) == os.path.abspath(path):
-            raise ScriptError("script_not_found", "User script not found: {}".format(error), user_traceback(error))
+            raise Failure("script_not_found", "User script not found: {}".format(error), error)
         raise _import_failure(error)
     except BaseException as error:
         sys.modules.pop(ENTRY_MODULE_NAME, None)
@@ -128,10 +119,10 @@ def _import_main():
         return importlib.import_module("main")
     except ModuleNotFoundError as error:
         if error.name == "main":
-            raise ScriptError(
+            raise Failure(
                 "script_not_found",
                 "No score script found. Expected score script main.py. Python path: {}".format(sys.path),
-                user_traceback(error),
+                error,
             )
         raise _import_failure(error)
     except BaseException as error:
@@ -139,11 +130,11 @@ def _import_main():
 
 
 def _import_failure(error):
-    return ScriptError(
+    return Failure(
         "import_failed",
         "Failed to import user script because it raised an unhandled exception: {}".format(
             exception_summary(error)),
-        user_traceback(error),
+        error,
     )
 
 
@@ -155,22 +146,22 @@ def _analyse_run(script, log):
     try:
         parameters = list(inspect.signature(script.run).parameters.values())
     except (TypeError, ValueError) as error:
-        raise ScriptError("bad_script", "run() cannot be inspected: {}".format(error), user_traceback(error))
+        raise Failure("bad_script", "run() cannot be inspected: {}".format(error), error)
     accepted_kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     if any(parameter.kind not in accepted_kinds for parameter in parameters):
-        raise ScriptError("bad_script", "run() cannot accept positional-only arguments, *args, or **kwargs.")
+        raise Failure("bad_script", "run() cannot accept positional-only arguments, *args, or **kwargs.")
 
     script.wants_request_headers = any(p.name == REQUEST_HEADERS_PARAMETER for p in parameters)
     inputs = [p for p in parameters if p.name != REQUEST_HEADERS_PARAMETER]
     if not inputs:
         if script.wants_request_headers:
-            raise ScriptError("bad_script", 'run() needs to accept an argument other than "request_headers".')
-        raise ScriptError("bad_script", "run() needs to accept an argument for input data.")
+            raise Failure("bad_script", 'run() needs to accept an argument other than "request_headers".')
+        raise Failure("bad_script", "run() needs to accept an argument for input data.")
 
-    is_rawhttp = azmlinf_aml_request.is_rawhttp_requested()
+    is_rawhttp = aml_request.is_rawhttp_requested()
     is_schema = is_schema_decorated(script.run)
     if is_rawhttp and is_schema:
-        raise ScriptError("bad_script", "run() cannot be decorated with both @rawhttp and @input_schema")
+        raise Failure("bad_script", "run() cannot be decorated with both @rawhttp and @input_schema")
     if is_rawhttp:
         script.input_mode, script.input_parameter = RAWHTTP, inputs[0].name
         log.info(SCRIPT_LOGGER, "run() is decorated with @rawhttp. Server will invoke it with the flask request object.")
@@ -225,39 +216,3 @@ def _supported_versions(schema_util, run):
     if get_supported_versions is None:
         return None  # an inference-schema too old to say: all versions
     return set(get_supported_versions(run))
-
-
-# -- error text ---------------------------------------------------------------------
-
-
-def exception_summary(error):
-    """`ValueError: bad thing`: one line naming the exception (a SyntaxError names file and line)."""
-    text = str(error)
-    return "{}: {}".format(type(error).__name__, text) if text else type(error).__name__
-
-
-def user_traceback(error):
-    """The traceback text of `error` without the runner's own frames around the user's.
-
-    Frames of the runner (and of importlib) that called into the script are dropped from
-    the top, and the scoring timeout's signal handler from the bottom, so the text shows
-    the script's code only, as a traceback of the user's own program would.
-    """
-    summary = traceback.TracebackException(type(error), error, error.__traceback__)
-    _trim_runner_frames(summary)
-    return "".join(summary.format())
-
-
-def _trim_runner_frames(summary):
-    stack = summary.stack
-    while stack and _is_runner_frame(stack[0].filename):
-        del stack[0]
-    while stack and os.path.basename(stack[-1].filename) == "azmlinf_deadline.py":
-        del stack[-1]
-    for linked in (summary.__cause__, summary.__context__):
-        if linked is not None:
-            _trim_runner_frames(linked)
-
-
-def _is_runner_frame(filename):
-    return filename.startswith("<frozen importlib") or os.path.dirname(os.path.abspath(filename)) == _RUNNER_FOLDER

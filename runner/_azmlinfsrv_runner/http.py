@@ -17,7 +17,7 @@ import io
 import json
 from urllib.parse import quote, unquote
 
-from azmlinf_datastructures import (
+from .datastructures import (
     BadRequest,
     EnvironHeaders,
     FileStorage,
@@ -29,6 +29,10 @@ from azmlinf_datastructures import (
 )
 
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+# The environ entry holding the request's (name, value) headers as the server spelled
+# them (a dotted key, as WSGI reserves for servers' own entries).
+HEADERS_ENVIRON_KEY = "azmlinfsrv.headers"
 
 
 # -- choosing the real classes when they exist --------------------------------------
@@ -239,7 +243,11 @@ class Request(MimetypeProperties):
     @property
     def headers(self):
         if self._headers is None:
-            self._headers = EnvironHeaders(environ_header_pairs(self.environ))
+            pairs = self.environ.get(HEADERS_ENVIRON_KEY)
+            if pairs is None:
+                # An environ the runner did not make (a script building its own request).
+                pairs = environ_header_pairs(self.environ)
+            self._headers = EnvironHeaders(pairs)
         return self._headers
 
     @property
@@ -365,7 +373,10 @@ class Request(MimetypeProperties):
 
 
 def environ_header_pairs(environ):
-    """The (Name, value) headers a WSGI environ holds, named the way werkzeug names them."""
+    """The (Name, value) headers of a WSGI environ the runner did not make, named as werkzeug names them.
+
+    Requests from the server carry their header names under HEADERS_ENVIRON_KEY instead.
+    """
     pairs = []
     for key, value in environ.items():
         if key.startswith("HTTP_"):

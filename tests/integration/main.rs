@@ -4,6 +4,7 @@
 mod util;
 
 mod compat;
+mod distribution;
 mod foundation;
 mod lifecycle;
 mod runner_unit_tests;

@@ -3,7 +3,8 @@
 //! # Layout
 //! - `cli`, `settings`: the command line, merged with the environment and the config
 //!   file into one immutable `Settings`; `banner` prints it at start-up.
-//! - `interpreter`, `platform`: which Python runs the script; OS differences.
+//! - `interpreter`, `conda`, `platform`: which Python runs the script; what activating a
+//!   conda env sets; OS differences.
 //! - `runner_files`, `protocol`, `transport`, `runner`: the bundled `runner.py`, the
 //!   JSON-RPC frames, and one runner process.
 //! - `pool`: the runner processes, the queue, timeouts, restarts, readiness.
@@ -12,6 +13,7 @@
 
 mod banner;
 mod cli;
+mod conda;
 mod http;
 mod interpreter;
 mod logging;
@@ -62,7 +64,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let exit_code = match runtime.block_on(server::run(settings, env)) {
+    let exit_code = match runtime.block_on(server::run(settings)) {
         Ok(()) => 0,
         Err(error) => {
             tracing::error!(target: "azmlinfsrv", "{}", error.message);

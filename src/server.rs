@@ -17,7 +17,7 @@ use crate::pool::{BootFailure, FirstLoadHook, Pool, PoolConfig};
 use crate::protocol::LoadParams;
 use crate::runner::LaunchSpec;
 use crate::runner_files;
-use crate::settings::{Environment, Settings};
+use crate::settings::Settings;
 use crate::startup_error::StartupError;
 use crate::swagger::{ScriptSchemas, ServiceDescription, SwaggerDocuments};
 use crate::{banner, shutdown};
@@ -26,7 +26,7 @@ use crate::{banner, shutdown};
 const MODEL_DIR_TREE_LINES: usize = 200;
 
 /// Runs the server until it is asked to stop (Ok) or cannot boot (Err with exit code).
-pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupError> {
+pub async fn run(settings: Settings) -> Result<(), StartupError> {
     banner::print(&settings);
     if let Some(path) = &settings.config_file {
         tracing::info!(target: "azmlinfsrv", "Loaded the config file {}", path.display());
@@ -34,10 +34,7 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
     for notice in &settings.notices {
         tracing::warn!(target: "azmlinfsrv", "{notice}");
     }
-    let interpreter = interpreter::choose(
-        &settings.python,
-        env.get("LD_LIBRARY_PATH").map(String::as_str),
-    )?;
+    let interpreter = interpreter::choose(&settings.python)?;
     tracing::info!(target: "azmlinfsrv", "Using Python {} ({})", interpreter.program.display(), interpreter.reason);
     let runner_script = runner_files::install()?;
 

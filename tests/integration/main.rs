@@ -4,6 +4,7 @@
 mod util;
 
 mod compat;
+mod conda;
 mod distribution;
 mod foundation;
 mod lifecycle;

@@ -407,7 +407,7 @@ fn activate_scripts(prefix: &Path) -> Vec<PathBuf> {
 /// Runs `body` (which may use `$1`, bound to `argument`) in `/bin/sh`, on top of the
 /// server's environment plus `exports`, and returns the exported variables it added or
 /// changed. The body's own output goes to stderr so it cannot corrupt the capture.
-#[cfg(unix)]
+/// (Where there is no `/bin/sh`, as on Windows, starting it fails and the caller says so.)
 fn shell_changes(
     body: &str,
     argument: &str,
@@ -435,15 +435,6 @@ fn shell_changes(
         ));
     };
     Ok(changed_variables(&before, &after))
-}
-
-#[cfg(not(unix))]
-fn shell_changes(
-    _body: &str,
-    _argument: &str,
-    _exports: &[(String, String)],
-) -> Result<Vec<(String, String)>, String> {
-    Err("needs a POSIX sh, which this system does not have".to_string())
 }
 
 /// `env -0` output before and after the scripts, as two maps; `None` when the second

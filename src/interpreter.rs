@@ -92,7 +92,9 @@ fn explicit(path: &Path, path_var: Option<&str>) -> Result<Interpreter, StartupE
 
 fn named_conda_env(name: &str, request: &PythonRequest) -> Result<Interpreter, StartupError> {
     let candidates = if conda::is_prefix_path(name) {
-        vec![PathBuf::from(name)]
+        // conda activate takes a folder too, and makes it absolute.
+        let folder = Path::new(name);
+        vec![std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf())]
     } else {
         conda::env_candidates(name, request)
     };

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::conda;
 use crate::config::PythonRequest;
 use crate::platform;
 use crate::startup_error::StartupError;
@@ -18,15 +19,12 @@ pub struct Interpreter {
 }
 
 /// Resolves the request in the documented order; the error says everything it tried.
-pub fn choose(
-    request: &PythonRequest,
-    ld_library_path: Option<&str>,
-) -> Result<Interpreter, StartupError> {
+pub fn choose(request: &PythonRequest) -> Result<Interpreter, StartupError> {
     if let Some(path) = &request.explicit_path {
         return explicit(path, request.path_var.as_deref());
     }
     if let Some(name) = &request.conda_env {
-        return named_conda_env(name, request, ld_library_path);
+        return named_conda_env(name, request);
     }
     let mut tried = Vec::new();
     if let Some(prefix) = &request.virtual_env {
@@ -92,31 +90,38 @@ fn explicit(path: &Path, path_var: Option<&str>) -> Result<Interpreter, StartupE
     }
 }
 
-fn named_conda_env(
-    name: &str,
-    request: &PythonRequest,
-    ld_library_path: Option<&str>,
-) -> Result<Interpreter, StartupError> {
-    let candidates = conda_env_candidates(name, request);
+fn named_conda_env(name: &str, request: &PythonRequest) -> Result<Interpreter, StartupError> {
+    let candidates = if conda::is_prefix_path(name) {
+        // conda activate takes a folder too, and makes it absolute.
+        let folder = Path::new(name);
+        vec![std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf())]
+    } else {
+        conda::env_candidates(name, request)
+    };
     for prefix in &candidates {
-        if let Some(program) = first_existing(&platform::pythons_in_env(prefix)) {
-            let extra_env = platform::conda_activation_env(
-                prefix,
-                name,
-                request.path_var.as_deref(),
-                ld_library_path,
-            );
-            return Ok(Interpreter {
-                program,
-                reason: format!("the conda env '{name}' at {}", prefix.display()),
-                extra_env,
-            });
+        let Some(program) = first_existing(&platform::pythons_in_env(prefix)) else {
+            continue;
+        };
+        let reason = format!("the conda env '{name}' at {}", prefix.display());
+        // Already active in the server's shell: the server inherited what activation
+        // set, and activating again would stack the env on itself.
+        if request.conda_prefix.as_deref() == Some(prefix.as_path()) {
+            tracing::info!(target: "azmlinfsrv", "The conda env '{name}' at {} is already active (CONDA_PREFIX); its variables are passed on as they are", prefix.display());
+            return Ok(found(program, reason));
         }
+        let activation = conda::activate(prefix, name, request);
+        tracing::info!(target: "azmlinfsrv", "Activated the conda env '{name}' at {} {}: {}", prefix.display(), activation.method, activation.summary());
+        return Ok(Interpreter {
+            program,
+            reason,
+            extra_env: activation.env(),
+        });
     }
     let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
     Err(StartupError::boot(format!(
-        "The conda env '{name}' (--conda_env) was not found. Looked in: {}. \
-         Check the name with `conda env list`, or pass --python with the env's python.",
+        "The conda env '{name}' (--conda_env) was not found, or has no Python. Looked in: {}. \
+         Check the name with `conda env list` (and install python into the env), or pass \
+         --conda_env with the env's folder, or --python with the env's python.",
         if tried.is_empty() {
             "nowhere (no conda installation found)".to_string()
         } else {
@@ -125,75 +130,11 @@ fn named_conda_env(
     )))
 }
 
-/// Folders that may hold the env: what `conda info --envs --json` lists (when conda is
-/// installed), then the usual `envs` folders of conda installations.
-fn conda_env_candidates(name: &str, request: &PythonRequest) -> Vec<PathBuf> {
-    let mut candidates = Vec::new();
-    let conda_exe = request
-        .conda_exe
-        .clone()
-        .or_else(|| find_on_path("conda", request.path_var.as_deref()));
-    if let Some(conda_exe) = &conda_exe {
-        candidates.extend(envs_listed_by_conda(conda_exe, name));
-        // CONDA_EXE is <root>/bin/conda (or <root>\Scripts\conda.exe).
-        if let Some(root) = conda_exe.parent().and_then(Path::parent) {
-            candidates.push(if name == "base" {
-                root.to_path_buf()
-            } else {
-                root.join("envs").join(name)
-            });
-        }
-    }
-    if let Some(home) = &request.home {
-        for install in [
-            "miniconda3",
-            "anaconda3",
-            "miniforge3",
-            "mambaforge",
-            ".conda",
-        ] {
-            candidates.push(home.join(install).join("envs").join(name));
-        }
-    }
-    candidates.dedup();
-    candidates
-}
-
-fn envs_listed_by_conda(conda_exe: &Path, name: &str) -> Vec<PathBuf> {
-    let output = std::process::Command::new(conda_exe)
-        .args(["info", "--envs", "--json"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output();
-    let Ok(output) = output else {
-        return Vec::new();
-    };
-    let Ok(info) = serde_json::from_slice::<serde_json::Value>(&output.stdout) else {
-        return Vec::new();
-    };
-    let root = info
-        .get("root_prefix")
-        .and_then(|v| v.as_str())
-        .map(PathBuf::from);
-    let envs = info
-        .get("envs")
-        .and_then(|v| v.as_array())
-        .cloned()
-        .unwrap_or_default();
-    envs.iter()
-        .filter_map(|env| env.as_str().map(PathBuf::from))
-        .filter(|prefix| {
-            let is_base = root.as_deref() == Some(prefix.as_path());
-            (name == "base" && is_base) || prefix.file_name().is_some_and(|leaf| leaf == name)
-        })
-        .collect()
-}
-
 fn first_existing(paths: &[PathBuf]) -> Option<PathBuf> {
     paths.iter().find(|path| path.is_file()).cloned()
 }
 
-fn find_on_path(name: &str, path_var: Option<&str>) -> Option<PathBuf> {
+pub(crate) fn find_on_path(name: &str, path_var: Option<&str>) -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
     which::which_in(name, path_var, cwd).ok()
 }
@@ -228,7 +169,7 @@ mod tests {
             path_var: Some("/usr/bin".into()),
             ..Default::default()
         };
-        let chosen = choose(&request, None).unwrap();
+        let chosen = choose(&request).unwrap();
         assert_eq!(chosen.program, python);
         assert!(chosen.reason.contains("virtualenv"));
     }
@@ -243,7 +184,7 @@ mod tests {
             path_var: Some("/usr/bin".into()),
             ..Default::default()
         };
-        let chosen = choose(&request, None).unwrap();
+        let chosen = choose(&request).unwrap();
         assert_eq!(chosen.program, python);
         let path = &chosen
             .extra_env
@@ -260,15 +201,12 @@ mod tests {
             path_var: Some("/nonexistent".into()),
             ..Default::default()
         };
-        let error = choose(&request, None).unwrap_err();
+        let error = choose(&request).unwrap_err();
         assert!(error.message.contains("python3") && error.message.contains("--python"));
-        let error = choose(
-            &PythonRequest {
-                explicit_path: Some("/no/such/python".into()),
-                ..Default::default()
-            },
-            None,
-        )
+        let error = choose(&PythonRequest {
+            explicit_path: Some("/no/such/python".into()),
+            ..Default::default()
+        })
         .unwrap_err();
         assert!(error.message.contains("/no/such/python"));
     }

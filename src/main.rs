@@ -3,13 +3,15 @@
 //! # Layout
 //! - `cli`, `settings`: the command line, merged with the environment and the config
 //!   file into one immutable `Settings`; `banner` prints it at start-up.
-//! - `interpreter`, `platform`: which Python runs the script; OS differences.
+//! - `interpreter`, `conda`, `platform`: which Python runs the script; what activating a
+//!   conda env sets; OS differences.
 //! - `runner_files`, `protocol`, `transport`, `runner`: the bundled `runner.py`, the
 //!   JSON-RPC frames, and one runner process.
 //! - `pool`: the runner processes, the queue, timeouts, restarts, readiness.
 //! - `http`: routes, headers, CORS, errors, access log; `swagger`: OpenAPI documents.
 //! - `server`: wires them together; `shutdown`: stop signals; `logging`: line format.
 
+mod conda;
 mod config;
 mod http;
 mod interpreter;
@@ -54,7 +56,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let exit_code = match runtime.block_on(server::run(settings, env)) {
+    let exit_code = match runtime.block_on(server::run(settings)) {
         Ok(()) => 0,
         Err(error) => {
             tracing::error!(target: "azmlinfsrv", "{}", error.message);

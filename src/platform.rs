@@ -1,6 +1,6 @@
 //! Everything that differs between Linux and Windows: where an environment keeps its
-//! Python, what activating a conda env sets, how child processes are tied to the server
-//! and how they are stopped, and how an exit status reads.
+//! Python, how child processes are tied to the server and how they are stopped, and how
+//! an exit status reads. (What activating a conda env sets is in `conda`.)
 
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -23,48 +23,6 @@ pub fn pythons_in_env(prefix: &Path) -> Vec<PathBuf> {
 
 /// The separator of `PATH`-like variables.
 pub const PATH_SEPARATOR: &str = if cfg!(windows) { ";" } else { ":" };
-
-/// The variables `conda activate` would set for the env at `prefix` (the part that
-/// matters for finding executables and shared libraries).
-pub fn conda_activation_env(
-    prefix: &Path,
-    name: &str,
-    path_var: Option<&str>,
-    ld_library_path: Option<&str>,
-) -> Vec<(String, String)> {
-    let prefix_text = prefix.display().to_string();
-    let env_dirs: Vec<PathBuf> = if cfg!(windows) {
-        vec![
-            prefix.to_path_buf(),
-            prefix.join("Library").join("mingw-w64").join("bin"),
-            prefix.join("Library").join("usr").join("bin"),
-            prefix.join("Library").join("bin"),
-            prefix.join("Scripts"),
-        ]
-    } else {
-        vec![prefix.join("bin")]
-    };
-    let mut vars = vec![
-        ("PATH".to_string(), prepend(&env_dirs, path_var)),
-        ("CONDA_PREFIX".to_string(), prefix_text),
-        ("CONDA_DEFAULT_ENV".to_string(), name.to_string()),
-    ];
-    if cfg!(target_os = "linux") {
-        vars.push((
-            "LD_LIBRARY_PATH".to_string(),
-            prepend(&[prefix.join("lib")], ld_library_path),
-        ));
-    }
-    vars
-}
-
-fn prepend(dirs: &[PathBuf], existing: Option<&str>) -> String {
-    let mut parts: Vec<String> = dirs.iter().map(|dir| dir.display().to_string()).collect();
-    if let Some(existing) = existing.filter(|text| !text.is_empty()) {
-        parts.push(existing.to_string());
-    }
-    parts.join(PATH_SEPARATOR)
-}
 
 /// Ties a runner to the server: on Linux the kernel kills it when the server dies (even
 /// by SIGKILL), and it gets its own process group so that a Ctrl+C in the terminal
@@ -184,19 +142,5 @@ mod tests {
         } else {
             assert_eq!(candidates[0], PathBuf::from("/envs/x/bin/python3"));
         }
-    }
-
-    #[test]
-    fn conda_activation_prepends_the_env() {
-        let vars = conda_activation_env(Path::new("/c/envs/ml"), "ml", Some("/usr/bin"), None);
-        let path = &vars.iter().find(|(k, _)| k == "PATH").unwrap().1;
-        if cfg!(unix) {
-            assert_eq!(path, "/c/envs/ml/bin:/usr/bin");
-            if cfg!(target_os = "linux") {
-                let ld = &vars.iter().find(|(k, _)| k == "LD_LIBRARY_PATH").unwrap().1;
-                assert_eq!(ld, "/c/envs/ml/lib");
-            }
-        }
-        assert!(vars.contains(&("CONDA_DEFAULT_ENV".into(), "ml".into())));
     }
 }

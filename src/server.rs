@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{banner, Environment, Settings};
+use crate::config::{banner, Settings};
 use crate::http::{AppState, Cors};
 use crate::interpreter;
 use crate::model_dir_tree;
@@ -32,7 +32,7 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024 * 1024;
 const MODEL_DIR_TREE_LINES: usize = 200;
 
 /// Runs the server until it is asked to stop (Ok) or cannot boot (Err with exit code).
-pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupError> {
+pub async fn run(settings: Settings) -> Result<(), StartupError> {
     banner::print(&settings);
     if let Some(path) = &settings.config_file {
         tracing::info!(target: "azmlinfsrv", "Loaded the config file {}", path.display());
@@ -40,10 +40,7 @@ pub async fn run(settings: Settings, env: Environment) -> Result<(), StartupErro
     for notice in &settings.notices {
         tracing::warn!(target: "azmlinfsrv", "{notice}");
     }
-    let interpreter = interpreter::choose(
-        &settings.python,
-        env.get("LD_LIBRARY_PATH").map(String::as_str),
-    )?;
+    let interpreter = interpreter::choose(&settings.python)?;
     tracing::info!(target: "azmlinfsrv", "Using Python {} ({})", interpreter.program.display(), interpreter.reason);
     let runner_script = runner_files::install()?;
 

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::worker::wire::PROTOCOL_VERSION;
+
 /// Azure ML Inferencing HTTP server, in Rust.
 #[derive(Debug, Clone, Default, Parser)]
 #[command(
     name = "azmlinfsrv",
-    version,
+    version = version_text(),
     about = concat!("Azure ML Inferencing HTTP server v", env!("CARGO_PKG_VERSION")),
     long_about = None
 )]
@@ -78,6 +80,18 @@ pub struct Flags {
     pub read_timeout: Option<usize>,
 }
 
+/// What `--version` prints after the name: ours, and the runner protocol we speak, so a
+/// bug report says both (`azmlinfsrv 0.1.0 (runner protocol 1)`).
+fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (runner protocol {PROTOCOL_VERSION})",
+            env!("CARGO_PKG_VERSION")
+        )
+    })
+}
+
 fn parse_port(text: &str) -> Result<u16, String> {
     match text.trim().parse::<i64>() {
         Ok(port) if (1..=65535).contains(&port) => Ok(port as u16),
@@ -122,6 +136,19 @@ mod tests {
         assert!(parse_worker_count("0")
             .unwrap_err()
             .contains("greater than zero"));
+    }
+
+    #[test]
+    fn version_names_ours_and_the_protocol() {
+        let error = Flags::try_parse_from(["azmlinfsrv", "--version"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert_eq!(
+            error.to_string().trim(),
+            format!(
+                "azmlinfsrv {} (runner protocol {PROTOCOL_VERSION})",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
     }
 
     #[test]

@@ -36,14 +36,21 @@ const DEFAULT_MAX_BODY_MB: usize = 100;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 const DEFAULT_READ_TIMEOUT_SECS: u64 = 30;
 
-/// How the user asked for a Python interpreter; `interpreter` resolves it.
+/// How the user asked for a Python interpreter, and the variables that finding and
+/// activating it depend on; `interpreter` and `conda` resolve it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PythonRequest {
     pub explicit_path: Option<PathBuf>,
+    /// `--conda_env`: an env name, or the path of an env folder.
     pub conda_env: Option<String>,
     pub virtual_env: Option<PathBuf>,
+    /// The conda env already active in the server's shell, if any.
     pub conda_prefix: Option<PathBuf>,
     pub conda_exe: Option<PathBuf>,
+    /// How many conda envs are stacked in the server's shell (activation adds one).
+    pub conda_shlvl: Option<String>,
+    /// The root of a micromamba installation (its envs are `<root>/envs/NAME`).
+    pub mamba_root_prefix: Option<PathBuf>,
     pub path_var: Option<String>,
     pub home: Option<PathBuf>,
 }
@@ -317,6 +324,8 @@ fn python_request(flags: &Flags, env: &Environment) -> PythonRequest {
         virtual_env: env.get("VIRTUAL_ENV").map(PathBuf::from),
         conda_prefix: env.get("CONDA_PREFIX").map(PathBuf::from),
         conda_exe: env.get("CONDA_EXE").map(PathBuf::from),
+        conda_shlvl: env.get("CONDA_SHLVL").cloned(),
+        mamba_root_prefix: env.get("MAMBA_ROOT_PREFIX").map(PathBuf::from),
         path_var: env.get("PATH").cloned(),
         home: env
             .get("HOME")

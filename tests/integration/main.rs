@@ -4,7 +4,9 @@
 mod util;
 
 mod compat;
+mod conda;
 mod deploy;
+mod distribution;
 mod foundation;
 mod lifecycle;
 mod runner_unit_tests;

@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::startup_log;
 use crate::check;
-use crate::util::{test_script, try_request, Launch, Scratch};
+use crate::util::{example, test_script, try_request, venv, Launch, Scratch, Server};
 
 const VALID_KEY: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
@@ -16,7 +15,7 @@ const VALID_KEY: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 fn server_settings_block_lists_every_setting_in_the_contract_order() {
     let scratch = Scratch::new("banner");
     let health_port = crate::util::free_port();
-    let server = Launch::script(&test_script("compat_probe.py"))
+    let server = Launch::script(&test_script("probe.py"))
         .arg("--model_dir")
         .arg(scratch.path.display().to_string())
         .arg("--worker_count")
@@ -31,8 +30,8 @@ fn server_settings_block_lists_every_setting_in_the_contract_order() {
         .env("WORKER_TIMEOUT", "120")
         .env("SERVICE_NAME", "seen-by-the-script")
         .start();
-    let log = startup_log(&server);
-    let script = test_script("compat_probe.py");
+    let log = server.startup_log();
+    let script = test_script("probe.py");
     let expected = [
         format!("Entry Script Name: {}", script.display()),
         format!("Model Directory: {}", scratch.path.display()),
@@ -130,8 +129,8 @@ fn server_settings_block_lists_every_setting_in_the_contract_order() {
 
 #[test]
 fn an_unset_model_dir_is_pointed_out() {
-    let server = Launch::script(&test_script("compat_probe.py")).start();
-    let log = startup_log(&server);
+    let server = Launch::script(&test_script("probe.py")).start();
+    let log = server.startup_log();
     check!(
         server,
         log.contains(
@@ -192,4 +191,181 @@ fn while_init_runs_liveness_says_503_and_score_requests_wait() {
         "the request waited for init()"
     );
     server.wait_ready();
+}
+
+#[test]
+fn runs_under_the_active_virtualenv() {
+    let venv_dir = venv("plain", &[]);
+    let server = Launch::script(&test_script("echo_kinds.py"))
+        .env("VIRTUAL_ENV", venv_dir.display().to_string())
+        .start();
+    let answer = server.post("/score", r#"{"mode": "python"}"#).json();
+    let prefix = answer["prefix"].as_str().unwrap_or("");
+    check!(
+        server,
+        std::path::Path::new(prefix) == venv_dir,
+        "runner prefix {prefix}, venv {}",
+        venv_dir.display()
+    );
+    check!(
+        server,
+        server.output.text().contains("the active virtualenv")
+    );
+}
+
+#[test]
+fn runs_the_python_given_with_dash_dash_python() {
+    let venv_dir = venv("plain", &[]);
+    let python = venv_dir.join("bin").join("python");
+    let server = Launch::script(&test_script("echo_kinds.py"))
+        .arg("--python")
+        .arg(python.display().to_string())
+        .start();
+    let answer = server.post("/score", r#"{"mode": "python"}"#).json();
+    check!(
+        server,
+        answer["prefix"].as_str().map(std::path::PathBuf::from) == Some(venv_dir.clone()),
+        "answer {answer}"
+    );
+    check!(server, server.output.text().contains("--python"));
+}
+
+#[test]
+fn a_port_in_use_is_refused_and_the_first_server_keeps_serving() {
+    let first = Launch::script(&test_script("echo_kinds.py")).start();
+    let mut launch = Launch::script(&test_script("echo_kinds.py"));
+    launch.args[3] = first.port.to_string();
+    let mut second = launch.spawn();
+    let status = second.wait_exit(Duration::from_secs(20));
+    check!(
+        second,
+        status.is_some_and(|s| !s.success()),
+        "the second server must exit non-zero"
+    );
+    check!(
+        second,
+        second.output.text().contains(&first.port.to_string()),
+        "the message names the port"
+    );
+    check!(first, first.post("/score", "still here").status == 200);
+}
+
+fn exits_with(server: &mut Server, code: i32) {
+    let status = server.wait_exit(Duration::from_secs(30));
+    check!(
+        server,
+        status.and_then(|s| s.code()) == Some(code),
+        "expected exit {code}, got {status:?}"
+    );
+}
+
+#[test]
+fn init_raising_exits_3_with_traceback_and_model_dir_tree() {
+    let scratch = Scratch::new("init-raises");
+    scratch.write("model/weights.bin", "x");
+    let mut server = Launch::script(&test_script("init_raises.py"))
+        .arg("--model_dir")
+        .arg(scratch.path.display().to_string())
+        .spawn();
+    exits_with(&mut server, 3);
+    let log = server.output.text();
+    check!(server, log.contains("User's init function failed"));
+    check!(
+        server,
+        log.contains("RuntimeError: INIT-FAILED-FOR-TEST-41ab")
+    );
+    check!(server, log.contains("Traceback (most recent call last)"));
+    check!(
+        server,
+        log.contains("    weights.bin"),
+        "model dir tree listed"
+    );
+}
+
+#[test]
+fn python_syntax_errors_show_pythons_own_message() {
+    let mut server = Launch::script(&test_script("indentation_error.py")).spawn();
+    exits_with(&mut server, 3);
+    check!(
+        server,
+        server
+            .output
+            .text()
+            .contains("IndentationError: unindent does not match any outer indentation level")
+    );
+}
+
+#[test]
+fn a_missing_script_is_named() {
+    let scratch = Scratch::new("missing");
+    let mut server = Launch::script(&scratch.path.join("does_not_exist.py")).spawn();
+    exits_with(&mut server, 3);
+    check!(server, server.output.text().contains("does_not_exist.py"));
+}
+
+#[test]
+fn missing_init_or_run_names_the_function() {
+    let scratch = Scratch::new("no-init");
+    let no_init = scratch.write("no_init.py", "def run(data):\n    return data\n");
+    let mut server = Launch::script(&no_init).spawn();
+    exits_with(&mut server, 3);
+    check!(
+        server,
+        server.output.text().contains("init()") && server.output.text().contains("no_init.py")
+    );
+    let no_run = scratch.write("no_run.py", "def init():\n    pass\n");
+    let mut server = Launch::script(&no_run).spawn();
+    exits_with(&mut server, 3);
+    check!(server, server.output.text().contains("run()"));
+}
+
+#[test]
+fn bad_command_lines_exit_1_with_a_clear_message() {
+    let hello = example("hello/score.py");
+    let mut launch = Launch::script(&hello);
+    launch.args[3] = "70000".into();
+    let mut server = launch.spawn();
+    exits_with(&mut server, 1);
+    check!(
+        server,
+        server.output.text().contains("70000") && server.output.text().contains("[1, 65535]")
+    );
+
+    let mut launch = Launch::script(&hello);
+    launch.args = vec!["--port".into(), "5999".into()];
+    let mut server = launch.spawn();
+    exits_with(&mut server, 1);
+    check!(server, server.output.text().contains("--entry_script"));
+
+    let mut server = Launch::script(&hello)
+        .arg("--worker_count")
+        .arg("0")
+        .spawn();
+    exits_with(&mut server, 1);
+    check!(server, server.output.text().contains("--worker_count"));
+}
+
+#[test]
+fn a_missing_interpreter_says_what_was_tried() {
+    let mut server = Launch::script(&example("hello/score.py"))
+        .arg("--python")
+        .arg("/no/such/python3")
+        .spawn();
+    exits_with(&mut server, 3);
+    check!(server, server.output.text().contains("/no/such/python3"));
+}
+
+#[test]
+fn a_broken_interpreter_is_a_clear_start_up_error() {
+    let mut server = Launch::script(&example("hello/score.py"))
+        .arg("--python")
+        .arg("/bin/false")
+        .spawn();
+    exits_with(&mut server, 3);
+    let log = server.output.text();
+    check!(
+        server,
+        log.contains("/bin/false") && log.contains("working Python 3.8 or newer"),
+        "the error names the interpreter and what it should be"
+    );
 }

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use super::startup_log;
 use crate::check;
 use crate::util::{test_script, Launch, Scratch};
 
@@ -19,7 +18,7 @@ const LOGGING_JSON: &str = r#"{
 }"#;
 
 fn probe_in(scratch: &Scratch, relative: &str) -> std::path::PathBuf {
-    let source = std::fs::read_to_string(test_script("compat_probe.py")).unwrap();
+    let source = std::fs::read_to_string(test_script("probe.py")).unwrap();
     scratch.write(relative, &source)
 }
 
@@ -35,7 +34,7 @@ fn logging_json_in_the_app_root_or_the_scripts_folder_configures_python_logging(
         "CUSTOM|WARNING|compat.probe|PROBE-WARNING-FROM-INIT",
         Duration::from_secs(10),
     );
-    let log = startup_log(&server);
+    let log = server.startup_log();
     check!(
         server,
         log.contains(&format!(
@@ -69,7 +68,7 @@ fn logging_json_in_the_app_root_or_the_scripts_folder_configures_python_logging(
         "CUSTOM|INFO|compat.probe|PROBE-INFO-FROM-INIT",
         Duration::from_secs(10),
     );
-    let log = startup_log(&server);
+    let log = server.startup_log();
     check!(
         server,
         log.contains(&format!(
@@ -101,9 +100,9 @@ fn logging_json_in_the_app_root_or_the_scripts_folder_configures_python_logging(
 
 #[test]
 fn azureml_log_level_sets_the_level_of_the_scripts_records() {
-    let script = test_script("compat_probe.py");
+    let script = test_script("probe.py");
     let server = Launch::script(&script).start();
-    let log = startup_log(&server);
+    let log = server.startup_log();
     check!(
         server,
         log.contains("I [") && log.contains("compat.probe - PROBE-INFO-FROM-INIT"),
@@ -115,7 +114,7 @@ fn azureml_log_level_sets_the_level_of_the_scripts_records() {
     let server = Launch::script(&script)
         .env("AZUREML_LOG_LEVEL", "WARNING")
         .start();
-    let log = startup_log(&server);
+    let log = server.startup_log();
     check!(
         server,
         log.contains("W [") && log.contains("compat.probe - PROBE-WARNING-FROM-INIT")
@@ -142,10 +141,98 @@ fn azureml_log_level_sets_the_level_of_the_scripts_records() {
         .start();
     check!(
         server,
-        startup_log(&server).contains("D [")
+        server.startup_log().contains("D [")
             && server
                 .output
                 .text()
                 .contains("compat.probe - PROBE-DEBUG-FROM-INIT")
+    );
+}
+
+#[test]
+fn log_lines_have_the_contract_format() {
+    let server = Launch::script(&test_script("echo_kinds.py")).start();
+    server.post("/score", "x");
+    check!(
+        server,
+        server
+            .output
+            .wait_for("POST /score 200", Duration::from_secs(5))
+    );
+    let log = server.output.text();
+    for needle in [
+        "Azure ML Inferencing HTTP server v",
+        "Server Settings",
+        "Entry Script Name: ",
+        "Server Routes",
+        "azmlinfsrv.user_script - Found user script at ",
+        "azmlinfsrv.user_script - Invoking user's init function",
+        "azmlinfsrv.user_script - Users's init has completed successfully",
+        "azmlinfsrv - Scoring timeout is set to 3600000",
+        "run() is not decorated. Server will invoke it with the input in JSON string.",
+    ] {
+        check!(
+            server,
+            log.contains(needle),
+            "missing from the log: {needle}"
+        );
+    }
+    let access = log
+        .lines()
+        .find(|line| line.contains("POST /score 200"))
+        .unwrap_or("");
+    // 2022-12-24 07:37:53,318 I [32756] azmlinfsrv - POST /score 200 1.234ms 36
+    let shape = access.len() > 24
+        && access.as_bytes()[4] == b'-'
+        && access.as_bytes()[10] == b' '
+        && access.as_bytes()[19] == b','
+        && access[23..].starts_with(" I [")
+        && access.contains("] azmlinfsrv - POST /score 200 ")
+        && access.ends_with(&format!(
+            "ms {}",
+            r#"{"type": "str", "data": "x", "custom_header": null}"#.len()
+        ));
+    check!(server, shape, "access line {access:?}");
+    check!(server, !log.contains("GET / 200"), "GET / is not logged");
+}
+
+#[test]
+fn print_and_writes_to_fd_1_reach_the_log_and_never_break_a_response() {
+    let server = Launch::script(&test_script("echo_kinds.py")).start();
+    for round in 0..3 {
+        let tag = format!("tag{round}");
+        let response = server.post("/score", &format!(r#"{{"mode": "print", "tag": "{tag}"}}"#));
+        check!(
+            server,
+            response.status == 200 && response.json() == serde_json::json!({"printed": true}),
+            "{}",
+            response.text()
+        );
+        check!(
+            server,
+            server
+                .output
+                .wait_for(&format!("WRITTEN-TO-FD-1 {tag}"), Duration::from_secs(5))
+        );
+    }
+    let log = server.output.text();
+    let printed: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("PRINTED-FROM-RUN tag0"))
+        .collect();
+    check!(
+        server,
+        printed.len() == 1,
+        "print() must be logged exactly once: {printed:?}"
+    );
+    check!(
+        server,
+        printed[0].contains(" I [")
+            && printed[0].contains("] azmlinfsrv.print - PRINTED-FROM-RUN tag0")
+    );
+    check!(
+        server,
+        log.contains("azmlinfsrv.print - PARTIAL-LINE-COMPLETED"),
+        "partial writes are joined into one line"
     );
 }

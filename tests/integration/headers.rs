@@ -2,13 +2,12 @@
 //! and keep-alive, which we support where the reference closes every connection.
 
 use crate::check;
-use crate::compat::{raw_connection, read_until_count, send_raw, startup_log};
 use crate::util::{test_script, Launch, Response, Server};
 
 const SERVER_VERSION: &str = concat!("azmlinfsrv/", env!("CARGO_PKG_VERSION"));
 
 fn probe() -> Launch {
-    Launch::script(&test_script("compat_probe.py"))
+    Launch::script(&test_script("probe.py"))
 }
 
 /// One answer from each kind of route.
@@ -42,7 +41,7 @@ fn server_version_header_is_sent_unless_switched_off() {
         seen["env"]["HTTP_X_MS_SERVER_VERSION"] == SERVER_VERSION,
         "{seen}"
     );
-    let log = startup_log(&server);
+    let log = server.startup_log();
     check!(
         server,
         log.contains(concat!(
@@ -182,7 +181,7 @@ fn cors_answers_allowed_origins_only() {
         .start();
     check!(
         server,
-        startup_log(&server).contains(
+        server.startup_log().contains(
             "CORS for the specified origins: Enabling CORS for http://a.example, http://b.example"
         )
     );
@@ -239,31 +238,5 @@ fn cors_answers_allowed_origins_only() {
     check!(
         server,
         any.header("access-control-allow-origin") == Some("http://any.example")
-    );
-}
-
-#[test]
-fn a_connection_is_kept_alive_between_requests() {
-    let server = probe().start();
-    let mut connection = raw_connection(server.port);
-    let request = "POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n\r\nx";
-    let mut seen = Vec::new();
-    for round in 1..=3 {
-        send_raw(&mut connection, request);
-        // Each answer ends with the probe's last key.
-        let is_answered =
-            read_until_count(&mut connection, &mut seen, b"\"root_level\": 20}", round);
-        check!(
-            server,
-            is_answered,
-            "answer {round} on the same connection: {}",
-            String::from_utf8_lossy(&seen)
-        );
-    }
-    let text = String::from_utf8_lossy(&seen);
-    check!(
-        server,
-        text.matches("HTTP/1.1 200 OK").count() == 3,
-        "three answers on one connection: {text}"
     );
 }

@@ -433,3 +433,39 @@ fn scoring_timeout_cannot_be_swallowed_and_worker_timeout_kills_nothing() {
         slow.text()
     );
 }
+
+#[test]
+fn the_entry_script_and_config_file_variables_alone_do_not_start_the_server() {
+    // As the reference (recorded: `no_entry_script_or_config`): only the flags can
+    // name what to run; the variables are read with them, not instead of them.
+    let scratch = Scratch::new("variables-alone");
+    let script = scratch.write(
+        "score.py",
+        "def init():\n    pass\n\n\ndef run(data):\n    return data\n",
+    );
+    let config = scratch.write(
+        "settings.json",
+        &json!({"AZUREML_ENTRY_SCRIPT": script.display().to_string()}).to_string(),
+    );
+    for (name, value) in [
+        ("AZUREML_ENTRY_SCRIPT", script.display().to_string()),
+        ("AZUREML_CONFIG_FILE", config.display().to_string()),
+    ] {
+        let mut launch = Launch::script(&script).env(name, value);
+        launch.args = vec!["--port".into(), launch.port.to_string()];
+        let mut server = launch.spawn();
+        let status = server.wait_exit(Duration::from_secs(30));
+        check!(
+            server,
+            status.and_then(|s| s.code()) == Some(1),
+            "{name} alone: exit status {status:?}"
+        );
+        check!(
+            server,
+            server.output.text().contains(
+                "Either provide an entry_script using --entry_script or provide a path to the configuration file using --config_file"
+            ),
+            "{name} alone"
+        );
+    }
+}

@@ -499,3 +499,31 @@ fn rawhttp_requests_carry_the_client_address() {
         "{answer}"
     );
 }
+
+#[test]
+fn rawhttp_gets_get_and_post_and_other_methods_get_405_as_with_the_reference() {
+    let server = in_venv(Launch::script(&test_script("rawhttp.py")), &plain_env()).start();
+    for method in ["GET", "POST"] {
+        let answer = server.request(method, "/score", &[], b"");
+        check!(
+            server,
+            answer.status == 200,
+            "{method}: {} {}",
+            answer.status,
+            answer.text()
+        );
+    }
+    // As the reference: its Flask route for /score takes GET and POST only, whatever
+    // the decorator. (README "Routes" said every method goes to run().)
+    for method in ["PUT", "DELETE", "PATCH"] {
+        let answer = server.request(method, "/score", &[], b"x");
+        check!(
+            server,
+            answer.status == 405
+                && answer.json()["message"] == "The method is not allowed for the requested URL.",
+            "{method}: {} {}",
+            answer.status,
+            answer.text()
+        );
+    }
+}

@@ -236,3 +236,37 @@ fn print_and_writes_to_fd_1_reach_the_log_and_never_break_a_response() {
         "partial writes are joined into one line"
     );
 }
+
+#[test]
+fn azureml_log_level_debug_leaves_the_servers_own_lines_as_they_are() {
+    // As the reference, whose server lines never depend on the level. (README said
+    // DEBUG "adds to" them.) Compared without the timestamps, pids and paths.
+    let script = test_script("echo_kinds.py");
+    let servers_lines = |level: &str| {
+        let server = Launch::script(&script)
+            .env("AZUREML_LOG_LEVEL", level)
+            .start();
+        server.post("/score", "x");
+        check!(
+            server,
+            server
+                .output
+                .wait_for("POST /score 200", Duration::from_secs(5))
+        );
+        let lines: Vec<String> = server
+            .startup_log()
+            .lines()
+            .filter_map(|line| line.split_once("] azmlinfsrv - ").map(|(_, rest)| rest))
+            .map(|rest| {
+                // The access line's duration and the port differ from run to run.
+                let rest = rest.split(" ms").next().unwrap_or(rest);
+                rest.chars().filter(|c| !c.is_ascii_digit()).collect()
+            })
+            .collect();
+        lines
+    };
+    let info = servers_lines("INFO");
+    let debug = servers_lines("DEBUG");
+    assert!(!info.is_empty(), "no server lines at INFO");
+    assert_eq!(info, debug, "the server's own lines at INFO and at DEBUG");
+}

@@ -222,3 +222,16 @@ fn failures_in_run_give_the_contract_errors_and_the_runner_keeps_serving() {
     let fine = server.post("/score", "plain");
     check!(server, fine.status == 200 && fine.json()["data"] == "plain");
 }
+
+#[test]
+fn a_numpy_float64_needs_no_conversion_but_other_numpy_scalars_do() {
+    // README "Input modes": convert numpy values first, or the answer is 500. True of
+    // np.int64 (above); np.float64 subclasses float, so json.dumps (and the reference)
+    // writes it unconverted.
+    let server = in_venv(Launch::script(&test_script("outputs.py")), &schema_env()).start();
+    let (status, body) = body_of(&server, "numpy_float64_unconverted");
+    check!(server, status == 200, "status {status}: {body}");
+    check!(server, body == r#"{"float64": 0.5}"#, "{body}");
+    let (status, _) = body_of(&server, "numpy_unconverted");
+    check!(server, status == 500);
+}

@@ -369,3 +369,57 @@ fn a_broken_interpreter_is_a_clear_start_up_error() {
         "the error names the interpreter and what it should be"
     );
 }
+
+#[test]
+fn azmlinfsrv_python_chooses_the_interpreter_as_dash_dash_python_does() {
+    let venv_dir = venv("plain", &[]);
+    let python = venv_dir.join("bin").join("python");
+    let server = Launch::script(&test_script("echo_kinds.py"))
+        .env("AZMLINFSRV_PYTHON", python.display().to_string())
+        .start();
+    let answer = server.post("/score", r#"{"mode": "python"}"#).json();
+    check!(
+        server,
+        answer["prefix"].as_str().map(std::path::PathBuf::from) == Some(venv_dir.clone()),
+        "answer {answer}"
+    );
+    // It wins over an active virtualenv, as the flag does.
+    let other = Scratch::new("not-a-venv");
+    let server = Launch::script(&test_script("echo_kinds.py"))
+        .env("AZMLINFSRV_PYTHON", python.display().to_string())
+        .env("VIRTUAL_ENV", other.path.display().to_string())
+        .start();
+    let answer = server.post("/score", r#"{"mode": "python"}"#).json();
+    check!(
+        server,
+        answer["prefix"].as_str().map(std::path::PathBuf::from) == Some(venv_dir.clone()),
+        "answer {answer}"
+    );
+}
+
+#[test]
+fn a_conda_env_that_does_not_exist_is_a_clear_start_up_error() {
+    // Only that the name is read, from the flag or the variable: conda itself is not
+    // something the tests can count on.
+    let flag = Launch::script(&example("hello/score.py"))
+        .arg("--conda_env")
+        .arg("no-such-env-for-azmlinfsrv-tests");
+    let variable = Launch::script(&example("hello/score.py"))
+        .env("AZMLINFSRV_CONDA_ENV", "no-such-env-for-azmlinfsrv-tests");
+    for launch in [flag, variable] {
+        let mut server = launch.spawn();
+        let status = server.wait_exit(Duration::from_secs(30));
+        check!(
+            server,
+            status.is_some_and(|s| !s.success()),
+            "exit status {status:?}"
+        );
+        let log = server.output.text();
+        check!(
+            server,
+            log.contains("The conda env 'no-such-env-for-azmlinfsrv-tests'")
+                && log.contains("was not found"),
+            "the error names the env"
+        );
+    }
+}

@@ -469,3 +469,19 @@ fn the_entry_script_and_config_file_variables_alone_do_not_start_the_server() {
         );
     }
 }
+
+#[test]
+fn azureml_config_file_is_read_beside_the_entry_script_flag() {
+    let scratch = Scratch::new("config-variable");
+    let config = scratch.write("settings.json", r#"{"SERVICE_NAME": "from-the-variable"}"#);
+    let server = Launch::script(&test_script("probe.py"))
+        .env("AZUREML_CONFIG_FILE", config.display().to_string())
+        .start();
+    let info = swagger_info(&server);
+    check!(
+        server,
+        info["info"]["title"] == "from-the-variable",
+        "{}",
+        info["info"]
+    );
+}

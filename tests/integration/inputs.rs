@@ -322,56 +322,37 @@ fn exits_3_saying(script: &std::path::Path, venv_dir: &std::path::Path, needle: 
 
 #[test]
 fn run_signatures_the_server_cannot_call_are_start_up_errors() {
-    let scratch = Scratch::new("run-signatures");
     let cases = [
         (
-            "star_args.py",
-            "def run(*args):",
+            "run_star_args.py",
             "run() cannot accept positional-only arguments, *args, or **kwargs.",
         ),
         (
-            "star_kwargs.py",
-            "def run(data, **kwargs):",
+            "run_star_kwargs.py",
             "run() cannot accept positional-only arguments, *args, or **kwargs.",
         ),
         (
-            "positional_only.py",
-            "def run(data, /):",
+            "run_positional_only.py",
             "run() cannot accept positional-only arguments, *args, or **kwargs.",
         ),
         (
-            "no_parameter.py",
-            "def run():",
+            "run_no_parameter.py",
             "run() needs to accept an argument for input data.",
         ),
         (
-            "only_headers.py",
-            "def run(request_headers):",
+            "run_only_headers.py",
             "run() needs to accept an argument other than \"request_headers\".",
         ),
     ];
     let plain = plain_env();
-    for (name, signature, message) in cases {
-        let script = scratch.write(
-            name,
-            &format!("def init():\n    pass\n\n\n{signature}\n    return 1\n"),
-        );
-        exits_3_saying(&script, &plain, message);
+    for (name, message) in cases {
+        exits_3_saying(&test_script(name), &plain, message);
     }
 }
 
 #[test]
 fn rawhttp_together_with_input_schema_is_a_start_up_error() {
-    let scratch = Scratch::new("rawhttp-schema");
-    let script = scratch.write(
-        "both.py",
-        "from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType\n\
-         from inference_schema.schema_decorators import input_schema\n\
-         from azureml.contrib.services.aml_request import rawhttp\n\n\
-         def init():\n    pass\n\n\
-         @rawhttp\n@input_schema(\"data\", StandardPythonParameterType({\"a\": 1}))\n\
-         def run(data):\n    return data\n",
-    );
+    let script = test_script("rawhttp_and_schema.py");
     exits_3_saying(
         &script,
         &schema_env(),

@@ -146,11 +146,7 @@ fn an_unset_model_dir_is_pointed_out() {
 
 #[test]
 fn while_init_runs_liveness_says_503_and_score_requests_wait() {
-    let scratch = Scratch::new("slow-init");
-    let script = scratch.write(
-        "slow_init.py",
-        "import time\n\n\ndef init():\n    time.sleep(2)\n\n\ndef run(data):\n    return {'ok': True}\n",
-    );
+    let script = test_script("slow_init.py");
     let mut server = Launch::script(&script).spawn();
     check!(
         server,
@@ -305,15 +301,14 @@ fn a_missing_script_is_named() {
 
 #[test]
 fn missing_init_or_run_names_the_function() {
-    let scratch = Scratch::new("no-init");
-    let no_init = scratch.write("no_init.py", "def run(data):\n    return data\n");
+    let no_init = test_script("no_init.py");
     let mut server = Launch::script(&no_init).spawn();
     exits_with(&mut server, 3);
     check!(
         server,
         server.output.text().contains("init()") && server.output.text().contains("no_init.py")
     );
-    let no_run = scratch.write("no_run.py", "def init():\n    pass\n");
+    let no_run = test_script("no_run.py");
     let mut server = Launch::script(&no_run).spawn();
     exits_with(&mut server, 3);
     check!(server, server.output.text().contains("run()"));

@@ -1,7 +1,7 @@
 //! Configuration: the config file (given, or found in the app root or the script's
 //! folder), each of its keys, precedence, `AML_APP_ROOT` / `AZUREML_SOURCE_DIRECTORY`
 //! on `sys.path`, `AZUREML_DEBUG_PORT`, and the timeouts (`SCORING_TIMEOUT_MS` enforced,
-//! `WORKER_TIMEOUT` not used to kill runs).
+//! `WORKER_TIMEOUT` not used to kill runs); which variables can stand in for a flag.
 
 use std::path::Path;
 use std::time::{Duration, Instant};

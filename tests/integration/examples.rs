@@ -1,5 +1,6 @@
-//! The examples the README points to start and answer as their headers say (`hello`
-//! and `e2e` are started by the foundation tests).
+//! The examples the README points to (`examples/`) start and answer as the README and
+//! their headers say: the quick start (`hello`), `e2e` with a model directory,
+//! `rawhttp`, `schema`, `streaming`, and the VS Code debugging configurations.
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,4 @@
-//! Headers on every response: `x-ms-server-version` and its switch, request ids, CORS;
-//! and keep-alive, which we support where the reference closes every connection.
+//! Headers on every response: `x-ms-server-version` and its switch, request ids, CORS.
 
 use crate::check;
 use crate::util::{test_script, Launch, Response, Server};

@@ -1,4 +1,5 @@
-//! How run() receives its input: `@rawhttp` with and without Flask installed (binary
+//! How run() receives its input: undecorated (text, a GET query as JSON, request
+//! headers), `@rawhttp` with and without Flask installed (the client address, binary
 //! bodies byte for byte, forms, AMLResponse), `@input_schema` with numpy and pandas
 //! types next to `request_headers`, `driver_module`, and the start-up errors for
 //! run() signatures and decorators the server refuses.

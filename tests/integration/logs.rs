@@ -1,6 +1,7 @@
-//! Logs on the Python side: `logging.json` (app root, else the script's folder) applied
+//! The log: the format of the server's lines and the access log, `print()` and writes
+//! to fd 1 from the script, `logging.json` (app root, else the script's folder) applied
 //! with dictConfig as the reference does, and `AZUREML_LOG_LEVEL` for the script's
-//! records.
+//! records (the server's own lines do not change with it).
 
 use std::time::Duration;
 

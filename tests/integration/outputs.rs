@@ -1,5 +1,6 @@
 //! What run() returns, as the client gets it: JSON text byte for byte as `json.dumps`
-//! writes it, generator bodies streamed chunk by chunk, and failures after run().
+//! writes it (numpy scalars included), generator bodies streamed chunk by chunk, and
+//! the contract's errors when run() raises or its result cannot be encoded.
 
 use std::time::{Duration, Instant};
 

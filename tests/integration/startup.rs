@@ -1,6 +1,8 @@
 //! Start-up as users see it: the `Server Settings` block in the contract's order, the
 //! flags that feed it, what the script finds in its environment, the separate health
-//! port, and the routes while `init()` is still running.
+//! port, the routes while `init()` is still running, the choice of interpreter
+//! (`--python`, `AZMLINFSRV_PYTHON`, a virtualenv, `--conda_env`), and the start-up
+//! failures: exit status and what the log says.
 
 use std::time::{Duration, Instant};
 

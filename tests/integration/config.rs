@@ -485,3 +485,20 @@ fn azureml_config_file_is_read_beside_the_entry_script_flag() {
         info["info"]
     );
 }
+
+#[test]
+fn a_relative_app_root_is_exported_as_an_absolute_path() {
+    let scratch = Scratch::new("relative-root");
+    let script = write_probe(&scratch, "app/score.py");
+    let server = Launch::script(&script)
+        .cwd(&scratch.path)
+        .env("AML_APP_ROOT", "app")
+        .start();
+    let seen = environment(&server);
+    let app = scratch.path.join("app");
+    check!(
+        server,
+        seen["env"]["AML_APP_ROOT"].as_str().map(Path::new) == Some(app.as_path()),
+        "{seen}"
+    );
+}

@@ -1,7 +1,7 @@
 //! Headers on every response: `x-ms-server-version` and its switch, request ids, CORS.
 
 use crate::check;
-use crate::util::{test_script, Launch, Response, Server};
+use crate::util::{test_script, Connection, Launch, Response, Server};
 
 const SERVER_VERSION: &str = concat!("azmlinfsrv/", env!("CARGO_PKG_VERSION"));
 
@@ -237,5 +237,33 @@ fn cors_answers_allowed_origins_only() {
     check!(
         server,
         any.header("access-control-allow-origin") == Some("http://any.example")
+    );
+}
+
+#[test]
+fn header_names_are_lower_case_on_the_wire() {
+    // README "Differences": header names are sent in lower case (HTTP/1.1 allows any).
+    let server = probe().start();
+    let mut connection = Connection::connect(server.port);
+    connection
+        .send(b"POST /score HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx")
+        .unwrap();
+    let raw = connection.wait_closed();
+    let text = String::from_utf8_lossy(&raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let names: Vec<&str> = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':').map(|(name, _)| name))
+        .collect();
+    check!(
+        server,
+        names.contains(&"x-request-id") && names.contains(&"content-type"),
+        "{head}"
+    );
+    check!(
+        server,
+        names.iter().all(|name| *name == name.to_ascii_lowercase()),
+        "{head}"
     );
 }

@@ -76,6 +76,14 @@ fn native_level_timeout_answers_on_time_and_replaces_the_runner() {
         r#"{"native_hang": 30}"#,
         Duration::from_millis(2500),
     );
+    check!(
+        server,
+        server.output.wait_for(
+            "did not return within the scoring timeout of 1000 ms (stuck in native code?); killing it and starting a new one",
+            Duration::from_secs(5)
+        ),
+        "the log says why the runner was killed"
+    );
     check!(server, wait_healthy(&server, Duration::from_secs(20)));
     let pid_after = runner_pid(&server);
     check!(
@@ -257,6 +265,11 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
             .wait_for("Shutting down", Duration::from_secs(10)),
         "the server began to stop"
     );
+    check!(
+        server,
+        try_request(server.port, "GET", "/", &[], b"").is_err(),
+        "a new connection is refused once the server is stopping"
+    );
     runs.open_gate();
     let answer = in_flight.join().unwrap();
     check!(
@@ -399,6 +412,21 @@ fn readiness_view_reports_every_worker() {
     check!(
         server,
         view.json() == serde_json::json!({"status": "ready", "workers_ready": 2, "workers": 2})
+    );
+    // Probes are not written to the access log; a request is, so once its line is
+    // in, the probes' lines would be too.
+    server.post("/score", "{}");
+    check!(
+        server,
+        server
+            .output
+            .wait_for("POST /score 200", Duration::from_secs(5))
+    );
+    let log = server.output.text();
+    check!(
+        server,
+        !log.contains("GET /readiness") && !log.contains("GET / "),
+        "probes in the access log"
     );
 }
 
@@ -608,4 +636,52 @@ fn a_crash_loop_is_restarted_with_growing_delays_and_answered_503_meanwhile() {
         "the worker came back once the script stopped crashing"
     );
     check!(server, server.post("/score", "{}").status == 200);
+}
+
+#[test]
+fn a_running_request_whose_client_left_finishes_and_the_worker_keeps_serving() {
+    let runs = Runs::new("left-while-running");
+    let server = lifecycle().start();
+    let runner = runner_pid(&server);
+    let mut client = Connection::connect(server.port);
+    client
+        .send_request(
+            "POST",
+            "/score",
+            &[],
+            runs.gated_body("left").as_bytes(),
+            true,
+        )
+        .unwrap();
+    check!(server, runs.wait_started("left", Duration::from_secs(30)));
+    drop(client);
+    // run() cannot be interrupted safely: it finishes, and the same runner goes on.
+    runs.open_gate();
+    let next = server.post("/score", &runs.body("next"));
+    check!(server, next.status == 200, "{}", next.text());
+    check!(
+        server,
+        next.json()["pid"].as_u64() == Some(runner),
+        "the runner was kept: {}",
+        next.text()
+    );
+    check!(server, runs.tags() == ["left", "next"], "{:?}", runs.tags());
+}
+
+#[test]
+fn keyboard_interrupt_in_run_is_a_json_500_and_the_runner_keeps_serving() {
+    let server = lifecycle().start();
+    let runner = runner_pid(&server);
+    let answer = server.post("/score", r#"{"interrupt": true}"#);
+    check!(
+        server,
+        answer.status == 500
+            && answer.header("x-ms-run-function-failed") == Some("True")
+            && answer.json()["message"].is_string(),
+        "{} {:?} {}",
+        answer.status,
+        answer.headers,
+        answer.text()
+    );
+    check!(server, runner_pid(&server) == runner, "the runner was kept");
 }

@@ -85,6 +85,14 @@ fn server_settings_block_lists_every_setting_in_the_contract_order() {
     // The health port serves the whole app, as with the reference.
     let health = try_request(health_port, "GET", "/", &[], b"").expect("health port");
     check!(server, health.status == 200 && health.text() == "Healthy");
+    let readiness = try_request(health_port, "GET", "/readiness", &[], b"").expect("health port");
+    check!(
+        server,
+        readiness.json()["workers"] == 2,
+        "/readiness on the health port: {} {}",
+        readiness.status,
+        readiness.text()
+    );
     let scored = try_request(
         health_port,
         "POST",

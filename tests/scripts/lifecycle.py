@@ -6,6 +6,7 @@
 #   {"exit": code}      os._exit(code) in the middle of run()
 #   {"segv": true}      die of SIGSEGV
 #   {"pid": true}       answer the runner's pid
+#   {"interrupt": true} raise KeyboardInterrupt in run()
 #   {"stderr_mb": n}    write n MB to stderr
 # init() fails while the file named by LIFECYCLE_INIT_FAIL_MARKER exists.
 # While the file named by LIFECYCLE_CRASH_MARKER exists, the process dies right after
@@ -59,6 +60,8 @@ def run(raw):
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
     if "exit" in request:
         os._exit(request["exit"])
+    if request.get("interrupt"):
+        raise KeyboardInterrupt()
     if request.get("segv"):
         os.kill(os.getpid(), signal.SIGSEGV)
     if "stderr_mb" in request:

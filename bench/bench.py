@@ -898,20 +898,26 @@ def parse_args(argv):
     parser.add_argument("--out-dir", default="target/bench")
     parser.add_argument("--pid-file", required=True)
     parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when ours is n/a or any run had errors")
+                        help="also exit 1 when any run had errors")
     return parser.parse_args(argv)
 
 
 def exit_status(bench, strict):
-    """1 when the harness itself is broken (the reference or a ceiling not measured);
-    with --strict also when ours is n/a or any run had errors. Misses never fail."""
+    """1 when the harness itself is broken (the reference or a ceiling not measured) or
+    when any figure of ours is missing (our server could not be built, started or
+    measured: the run then shows nothing about it); with --strict also when any run had
+    errors. Misses never fail."""
+    missing_ours = {key: why for key, why in bench.results["na"].items() if "ours" in key}
+    if missing_ours:
+        for key, why in missing_ours.items():
+            print(f"bench: FAILED: our server was not measured ({key}): {why}",
+                  file=sys.stderr)
+        return 1
     harness_keys = [key for key in bench.results["na"]
                     if "ours" not in key]
     if harness_keys:
         return 1
     if strict:
-        if any("ours" in key for key in bench.results["na"]):
-            return 1
         for _label, measured, _goal, passed in evaluate_targets(bench):
             if _label.startswith("no errors") and passed is False:
                 return 1

@@ -10,7 +10,11 @@
 #   BENCH_NO_BUILD=1        do not run `cargo build --release`; use whatever binary exists
 #   BENCH_OURS=PATH         measure this binary instead of target/release/azmlinfsrv (no build)
 #   BENCH_PYTHON=PATH       interpreter for the throw-away venv (default: python3)
-#   BENCH_STRICT=1          exit 1 if our server could not be measured or any run had errors
+#   BENCH_STRICT=1          also exit 1 if any run had errors
+#
+# It exits 1 when our server could not be built, started or measured (a benchmark
+# that shows nothing about it must not pass CI), and when the reference cannot be
+# installed from PyPI or a ceiling cannot be measured.
 #
 # It installs what it needs (wrk from Debian's packages, the reference into a
 # throw-away venv under target/bench/refvenv, reused when present), builds our
@@ -126,10 +130,14 @@ build_ours() {
 }
 
 ensure_wrk
+# Ours first: without it there is nothing to measure, so stop before installing more.
+build_ours
+if [[ -z "$ours" ]]; then
+  echo "bench: FAILED: our server cannot be measured: $ours_note" >&2
+  exit 1
+fi
 ensure_reference_venv
 build_static_server
-build_ours
-[[ -n "$ours" ]] || log "our server will show n/a: $ours_note"
 
 strict=()
 [[ "${BENCH_STRICT:-0}" == 1 ]] && strict=(--strict)

@@ -16,20 +16,23 @@
 //! ```
 //!
 //! `SOAK_SEED=N` repeats a run's random choices (kill intervals, victims, body sizes).
+//!
+//! The test reads as its phases: `start`, `load_with_kills`, `settle`, `report`, then
+//! the checks (`check_answers`, `check_kills_and_restarts`,
+//! `check_memory_and_open_files`, `check_clean_shutdown`). Requests go through the
+//! harness's HTTP client (`util::Connection`), as in the integration tests.
 
 #[path = "integration/util.rs"]
 mod util;
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use util::{test_script, try_request, Launch, Server};
+use util::{is_process_alive, test_script, try_request, Connection, Launch, Response, Server};
 
 const DEFAULT_SECONDS: u64 = 8;
 /// Enough for two kill ticks.
@@ -58,39 +61,92 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 #[test]
 fn two_runners_under_load_survive_a_kill_every_two_seconds() {
-    let seconds = std::env::var("SOAK_SECONDS")
-        .ok()
-        .map(|text| {
-            text.trim()
-                .parse::<u64>()
-                .unwrap_or_else(|_| panic!("SOAK_SECONDS={text:?} is not a whole number"))
-        })
-        .unwrap_or(DEFAULT_SECONDS)
-        .max(MIN_SECONDS);
-    let seed = std::env::var("SOAK_SEED")
-        .ok()
-        .and_then(|text| text.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
+    let plan = Plan::from_env();
+    let mut server = start();
+    let load = load_with_kills(&server, &plan);
+    let after = settle(&server, &load);
+    let report = report(&plan, &load, &after);
+    println!("{report}");
+    let mut failures = Vec::new();
+    check_answers(&load, &mut failures);
+    check_kills_and_restarts(&plan, &load, &after, &mut failures);
+    check_memory_and_open_files(&load, &after, &mut failures);
+    check_clean_shutdown(&mut server, &mut failures);
+    assert!(
+        failures.is_empty(),
+        "soak failed:\n  - {}\n\n{report}\n{}",
+        failures.join("\n  - "),
+        excerpt(&server)
+    );
+}
 
-    let mut server = Launch::script(&test_script("lifecycle.py"))
+/// How long to run and the seed of every random choice.
+struct Plan {
+    seconds: u64,
+    seed: u64,
+}
+
+impl Plan {
+    /// `SOAK_SECONDS` (default 8, at least 6) and `SOAK_SEED` (default: the clock).
+    fn from_env() -> Plan {
+        let seconds = std::env::var("SOAK_SECONDS")
+            .ok()
+            .map(|text| {
+                text.trim()
+                    .parse::<u64>()
+                    .unwrap_or_else(|_| panic!("SOAK_SECONDS={text:?} is not a whole number"))
+            })
+            .unwrap_or(DEFAULT_SECONDS)
+            .max(MIN_SECONDS);
+        let seed = std::env::var("SOAK_SEED")
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        Plan { seconds, seed }
+    }
+}
+
+/// Phase 1: a server with `WORKERS` ready runners, and nothing else as its children.
+fn start() -> Server {
+    let server = Launch::script(&test_script("lifecycle.py"))
         .arg("--worker_count")
         .arg(WORKERS.to_string())
         .start();
     wait_all_ready(&server, Duration::from_secs(60));
-    let server_pid = server.pid();
-    let initial_runners = live_children(server_pid);
+    let initial_runners = live_children(server.pid());
     assert_eq!(
         initial_runners.len(),
         WORKERS,
         "the server should have exactly {WORKERS} children (its runners): {initial_runners:?}\n{}",
         excerpt(&server)
     );
-    let rss_idle = rss_kib(server_pid);
+    server
+}
 
+/// What happened while the load ran.
+struct Load {
+    seconds: f64,
+    tally: Tally,
+    kills: Vec<Kill>,
+    kill_errors: Vec<String>,
+    skipped_ticks: u64,
+    pids_seen: BTreeSet<u32>,
+    readiness: Readiness,
+    rss_idle: u64,
+    rss_start: u64,
+    rss_peak: u64,
+    fds_start: usize,
+}
+
+/// Phase 2: `CLIENTS` clients send requests while the killer SIGKILLs a serving
+/// runner every `KILL_EVERY` ± jitter; memory and `/readiness` are sampled meanwhile.
+fn load_with_kills(server: &Server, plan: &Plan) -> Load {
+    let server_pid = server.pid();
+    let rss_idle = rss_kib(server_pid);
     let shared = Arc::new(Shared::default());
     let stop_load = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -100,7 +156,7 @@ fn two_runners_under_load_survive_a_kill_every_two_seconds() {
             let shared = shared.clone();
             let stop = stop_load.clone();
             let is_keep_alive = index % 2 == 0;
-            let seed = seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let seed = plan.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             std::thread::spawn(move || {
                 client_loop(port, is_keep_alive, seed, &shared, &stop, started)
             })
@@ -110,6 +166,7 @@ fn two_runners_under_load_survive_a_kill_every_two_seconds() {
     let killer = {
         let shared = shared.clone();
         let stop = stop_kills.clone();
+        let seed = plan.seed;
         std::thread::spawn(move || killer_loop(server_pid, seed, &shared, &stop, started))
     };
 
@@ -119,17 +176,16 @@ fn two_runners_under_load_survive_a_kill_every_two_seconds() {
     let fds_start = open_fds(server_pid);
     let mut rss_peak = rss_start;
     let mut readiness = Readiness::default();
-    let end = started + Duration::from_secs(seconds);
+    let end = started + Duration::from_secs(plan.seconds);
     while Instant::now() < end {
         std::thread::sleep(SAMPLE_EVERY.min(end.saturating_duration_since(Instant::now())));
         rss_peak = rss_peak.max(rss_kib(server_pid));
         readiness.sample(server.port);
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!(
-                "the server exited with {status} during the soak\n{}",
-                excerpt(&server)
-            );
-        }
+        assert!(
+            is_process_alive(u64::from(server_pid)),
+            "the server exited during the soak\n{}",
+            excerpt(server)
+        );
     }
     stop_kills.store(true, Ordering::SeqCst);
     killer.join().expect("the killer thread panicked");
@@ -138,51 +194,92 @@ fn two_runners_under_load_survive_a_kill_every_two_seconds() {
     for client in clients {
         tally.merge(client.join().expect("a client thread panicked"));
     }
-    let load_seconds = started.elapsed().as_secs_f64();
+    let kills = shared.kills.lock().unwrap().clone();
+    let kill_errors = shared.kill_errors.lock().unwrap().clone();
+    let pids_seen = shared.pids_seen.lock().unwrap().clone();
+    Load {
+        seconds: started.elapsed().as_secs_f64(),
+        tally,
+        kills,
+        kill_errors,
+        skipped_ticks: shared.skipped_ticks.load(Ordering::SeqCst),
+        pids_seen,
+        readiness,
+        rss_idle,
+        rss_start,
+        rss_peak,
+        fds_start,
+    }
+}
 
-    // Every killed runner must have been replaced, and nothing else left behind.
-    let recovered = wait_all_ready_for(&server, RECOVERY_DEADLINE);
-    let recovery = started.elapsed().as_secs_f64() - load_seconds;
+/// The server once the load has stopped.
+struct After {
+    recovered: bool,
+    recovery_seconds: f64,
+    final_runners: Vec<u32>,
+    final_answer: std::io::Result<util::Response>,
+    rss_end: u64,
+    fds_end: usize,
+    restarts_logged: usize,
+    runners_started: usize,
+    access_200: usize,
+    access_500: usize,
+}
+
+/// Phase 3: every killed runner must be replaced; then the server's memory, files,
+/// children and log are read.
+fn settle(server: &Server, load: &Load) -> After {
+    let server_pid = server.pid();
+    let stopped = Instant::now();
+    let recovered = wait_all_ready_for(server, RECOVERY_DEADLINE);
+    let recovery_seconds = stopped.elapsed().as_secs_f64();
     let final_runners = live_children(server_pid);
     let final_answer = try_request(server.port, "POST", "/score", &[], b"{}");
     let rss_end = rss_kib(server_pid);
-    rss_peak = rss_peak.max(rss_end);
-    let fds_end = settled_fds(server_pid, fds_start + FD_GROWTH_LIMIT);
-
-    let kills = shared.kills.lock().unwrap().clone();
-    let pids_seen = shared.pids_seen.lock().unwrap().clone();
-    // The server writes its log through a queue: give the last lines a moment.
+    let fds_end = settled_fds(server_pid, load.fds_start + FD_GROWTH_LIMIT);
+    // The server writes its log through a queue: wait for the lines of every restart.
+    let kills = load.kills.len();
     let log_deadline = Instant::now() + Duration::from_secs(10);
     let (log, restarts_logged, runners_started) = loop {
         let log = server.output.text();
         let restarts = log.matches("starting a new one").count();
         let started = log.matches("Started a scoring process: pid").count();
-        let is_complete = restarts >= kills.len() && started >= WORKERS + kills.len();
+        let is_complete = restarts >= kills && started >= WORKERS + kills;
         if is_complete || Instant::now() >= log_deadline {
             break (log, restarts, started);
         }
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(50));
     };
-    let access_200 = log.matches("POST /score 200 ").count();
-    let access_500 = log.matches("POST /score 500 ").count();
-    let killed: HashSet<u32> = kills.iter().map(|kill| kill.pid).collect();
-    let crashes_from_unkilled: Vec<u32> = tally
-        .crash_pids
-        .iter()
-        .copied()
-        .filter(|pid| !killed.contains(pid))
-        .collect();
+    After {
+        recovered,
+        recovery_seconds,
+        final_runners,
+        final_answer,
+        rss_end,
+        fds_end,
+        restarts_logged,
+        runners_started,
+        access_200: log.matches("POST /score 200 ").count(),
+        access_500: log.matches("POST /score 500 ").count(),
+    }
+}
 
+/// Phase 4: what an operator reads after a run, passed or failed.
+fn report(plan: &Plan, load: &Load, after: &After) -> String {
+    let tally = &load.tally;
+    let readiness = &load.readiness;
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "soak report: {load_seconds:.1} s of load, {WORKERS} workers, {CLIENTS} clients \
+        "soak report: {:.1} s of load, {WORKERS} workers, {CLIENTS} clients \
          ({} keep-alive, {} fresh connections), a runner SIGKILLed every {:.1} s ± {:.1} s, \
-         seed {seed} (SOAK_SEED)",
+         seed {} (SOAK_SEED)",
+        load.seconds,
         CLIENTS.div_ceil(2),
         CLIENTS / 2,
         KILL_EVERY.as_secs_f64(),
         KILL_JITTER_MS as f64 / 1000.0,
+        plan.seed,
     );
     let mut row = |name: &str, value: String| {
         let _ = writeln!(report, "  {name:<40} {value}");
@@ -198,7 +295,7 @@ fn two_runners_under_load_survive_a_kill_every_two_seconds() {
     );
     row(
         "throughput",
-        format!("{:.0} requests/s", tally.sent as f64 / load_seconds),
+        format!("{:.0} requests/s", tally.sent as f64 / load.seconds),
     );
     row(
         "latency p50 / p99 / max",
@@ -209,20 +306,23 @@ fn two_runners_under_load_survive_a_kill_every_two_seconds() {
             millis(tally.latencies.iter().copied().max().unwrap_or_default())
         ),
     );
-    row("runners killed", kills.len().to_string());
+    row("runners killed", load.kills.len().to_string());
     row(
         "kill ticks skipped (a worker was down)",
-        shared.skipped_ticks.load(Ordering::SeqCst).to_string(),
+        load.skipped_ticks.to_string(),
     );
     row(
         "restarts (log: \"starting a new one\")",
-        restarts_logged.to_string(),
+        after.restarts_logged.to_string(),
     );
     row(
         "runners started (log, incl. first)",
-        runners_started.to_string(),
+        after.runners_started.to_string(),
     );
-    row("runner pids that answered", pids_seen.len().to_string());
+    row(
+        "runner pids that answered",
+        load.pids_seen.len().to_string(),
+    );
     row(
         "/readiness samples: all / some / none",
         format!(
@@ -232,36 +332,37 @@ fn two_runners_under_load_survive_a_kill_every_two_seconds() {
     );
     row(
         "all workers ready again after",
-        if recovered {
-            format!("{recovery:.1} s")
+        if after.recovered {
+            format!("{:.1} s", after.recovery_seconds)
         } else {
             format!("NOT within {} s", RECOVERY_DEADLINE.as_secs())
         },
     );
     row(
         "server access log 200 / 500",
-        format!("{access_200} / {access_500}"),
+        format!("{} / {}", after.access_200, after.access_500),
     );
     row(
         "server RSS idle / start / end / peak",
         format!(
             "{} / {} / {} / {} (limit: end <= start + {})",
-            mib(rss_idle),
-            mib(rss_start),
-            mib(rss_end),
-            mib(rss_peak),
+            mib(load.rss_idle),
+            mib(load.rss_start),
+            mib(after.rss_end),
+            mib(load.rss_peak.max(after.rss_end)),
             mib(RSS_GROWTH_LIMIT_KIB)
         ),
     );
     row(
         "server open files start / end",
-        format!("{fds_start} / {fds_end}"),
+        format!("{} / {}", load.fds_start, after.fds_end),
     );
     row(
         "server children at end",
-        format!("{} {:?}", final_runners.len(), final_runners),
+        format!("{} {:?}", after.final_runners.len(), after.final_runners),
     );
-    let timeline: Vec<String> = kills
+    let timeline: Vec<String> = load
+        .kills
         .iter()
         .take(40)
         .map(|kill| format!("{:.1}s:{}", kill.at.as_secs_f64(), kill.pid))
@@ -269,19 +370,26 @@ fn two_runners_under_load_survive_a_kill_every_two_seconds() {
     let _ = writeln!(
         report,
         "  kills (time:pid){} {}",
-        if kills.len() > 40 { ", first 40" } else { "" },
+        if load.kills.len() > 40 {
+            ", first 40"
+        } else {
+            ""
+        },
         timeline.join(" ")
     );
-    let kill_errors = shared.kill_errors.lock().unwrap().clone();
-    for error in &kill_errors {
+    for error in &load.kill_errors {
         let _ = writeln!(report, "  kill failed: {error}");
     }
     for example in tally.examples.iter().take(10) {
         let _ = writeln!(report, "  example: {example}");
     }
-    println!("{report}");
+    report
+}
 
-    let mut failures = Vec::new();
+/// Phase 5a: every request got an answer, and the only failures are the crash 500s
+/// of the runners the test killed.
+fn check_answers(load: &Load, failures: &mut Vec<String>) {
+    let tally = &load.tally;
     let mut expect = |is_ok: bool, what: String| {
         if !is_ok {
             failures.push(what);
@@ -309,88 +417,110 @@ fn two_runners_under_load_survive_a_kill_every_two_seconds() {
         "most requests are answered 200".into(),
     );
     expect(
-        kill_errors.is_empty(),
-        format!("{} kills failed: a runner died unasked", kill_errors.len()),
-    );
-    expect(
-        kills.len() >= 2,
-        format!("at least 2 runners killed in {seconds} s ({})", kills.len()),
-    );
-    expect(
-        readiness.none == 0 && readiness.failed == 0,
-        format!(
-            "/readiness never says that no worker is ready while one is always serving \
-             ({} samples with none ready, {} without an answer)",
-            readiness.none, readiness.failed
-        ),
-    );
-    expect(
-        tally.crashed <= kills.len() as u64,
+        tally.crashed <= load.kills.len() as u64,
         "at most one crash 500 per killed runner (the request it was running)".into(),
     );
+    let killed: HashSet<u32> = load.kills.iter().map(|kill| kill.pid).collect();
+    let crashes_from_unkilled: Vec<u32> = tally
+        .crash_pids
+        .iter()
+        .copied()
+        .filter(|pid| !killed.contains(pid))
+        .collect();
     expect(
         crashes_from_unkilled.is_empty(),
         format!("crash 500s name runners the test did not kill: {crashes_from_unkilled:?}"),
     );
     expect(
-        recovered,
+        load.readiness.none == 0 && load.readiness.failed == 0,
+        format!(
+            "/readiness never says that no worker is ready while one is always serving \
+             ({} samples with none ready, {} without an answer)",
+            load.readiness.none, load.readiness.failed
+        ),
+    );
+}
+
+/// Phase 5b: the kills happened, each killed runner was replaced once, and the
+/// server serves with `WORKERS` fresh runners at the end.
+fn check_kills_and_restarts(plan: &Plan, load: &Load, after: &After, failures: &mut Vec<String>) {
+    let kills = load.kills.len();
+    let killed: HashSet<u32> = load.kills.iter().map(|kill| kill.pid).collect();
+    let mut expect = |is_ok: bool, what: String| {
+        if !is_ok {
+            failures.push(what);
+        }
+    };
+    expect(
+        load.kill_errors.is_empty(),
+        format!(
+            "{} kills failed: a runner died unasked",
+            load.kill_errors.len()
+        ),
+    );
+    expect(
+        kills >= 2,
+        format!("at least 2 runners killed in {} s ({kills})", plan.seconds),
+    );
+    expect(
+        after.recovered,
         format!(
             "all {WORKERS} workers ready again within {} s",
             RECOVERY_DEADLINE.as_secs()
         ),
     );
     expect(
-        restarts_logged == kills.len(),
+        after.restarts_logged == kills,
         format!(
-            "each killed runner logged as replaced ({restarts_logged} restarts for {} kills)",
-            kills.len()
+            "each killed runner logged as replaced ({} restarts for {kills} kills)",
+            after.restarts_logged
         ),
     );
     expect(
-        runners_started == WORKERS + kills.len(),
+        after.runners_started == WORKERS + kills,
         format!(
-            "one new runner per kill ({runners_started} started for {WORKERS} + {} kills)",
-            kills.len()
+            "one new runner per kill ({} started for {WORKERS} + {kills} kills)",
+            after.runners_started
         ),
     );
     expect(
-        final_runners.len() == WORKERS && final_runners.iter().all(|pid| !killed.contains(pid)),
+        after.final_runners.len() == WORKERS
+            && after.final_runners.iter().all(|pid| !killed.contains(pid)),
         format!("exactly {WORKERS} live runners at the end, none of them killed ones"),
     );
     expect(
-        final_answer.as_ref().is_ok_and(|r| r.status == 200),
+        after.final_answer.as_ref().is_ok_and(|r| r.status == 200),
         format!(
             "a request after the soak is answered 200: {:?}",
-            final_answer.as_ref().map(|r| (r.status, r.text()))
+            after.final_answer.as_ref().map(|r| (r.status, r.text()))
         ),
     );
-    expect(
-        rss_end <= rss_start + RSS_GROWTH_LIMIT_KIB,
-        format!(
-            "server RSS grew from {} to {}",
-            mib(rss_start),
-            mib(rss_end)
-        ),
-    );
-    expect(
-        fds_end <= fds_start + FD_GROWTH_LIMIT,
-        format!("server open files grew from {fds_start} to {fds_end}"),
-    );
+}
 
-    // Shut down cleanly as a last check that a soaked server still drains and exits 0.
+/// Phase 5c: the server's memory and open files are flat.
+fn check_memory_and_open_files(load: &Load, after: &After, failures: &mut Vec<String>) {
+    if after.rss_end > load.rss_start + RSS_GROWTH_LIMIT_KIB {
+        failures.push(format!(
+            "server RSS grew from {} to {}",
+            mib(load.rss_start),
+            mib(after.rss_end)
+        ));
+    }
+    if after.fds_end > load.fds_start + FD_GROWTH_LIMIT {
+        failures.push(format!(
+            "server open files grew from {} to {}",
+            load.fds_start, after.fds_end
+        ));
+    }
+}
+
+/// Phase 6: a soaked server still drains and exits 0 on SIGTERM.
+fn check_clean_shutdown(server: &mut Server, failures: &mut Vec<String>) {
     server.signal("TERM");
     let status = server.wait_exit(Duration::from_secs(40));
-    expect(
-        status.is_some_and(|s| s.success()),
-        format!("SIGTERM after the soak: exit status {status:?}"),
-    );
-
-    assert!(
-        failures.is_empty(),
-        "soak failed:\n  - {}\n\n{report}\n{}",
-        failures.join("\n  - "),
-        excerpt(&server)
-    );
+    if !status.is_some_and(|s| s.success()) {
+        failures.push(format!("SIGTERM after the soak: exit status {status:?}"));
+    }
 }
 
 /// What the clients and the killer share.
@@ -454,6 +584,13 @@ impl Tally {
     }
 }
 
+/// A connection for one client, with the soak's deadline for an answer.
+fn open_connection(port: u16) -> std::io::Result<Connection> {
+    let mut connection = Connection::open(port)?;
+    connection.timeout(ANSWER_DEADLINE)?;
+    Ok(connection)
+}
+
 fn client_loop(
     port: u16,
     is_keep_alive: bool,
@@ -473,18 +610,28 @@ fn client_loop(
         tally.sent += 1;
         let answer = match connection.take() {
             Some(open) => Ok(open),
-            None => Connection::open(port),
+            None => open_connection(port),
         }
         .and_then(|mut open| {
-            let answer = open.exchange(port, is_keep_alive, body.as_bytes())?;
+            open.send_request(
+                "POST",
+                "/score",
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+                is_keep_alive,
+            )?;
+            let answer = open.read_response(false)?;
             Ok((open, answer))
         });
         let at = started.elapsed();
         match answer {
             Ok((open, answer)) => {
                 tally.latencies.push(sent_at.elapsed());
+                let is_close = answer
+                    .header("connection")
+                    .is_some_and(|value| value.eq_ignore_ascii_case("close"));
                 if is_keep_alive {
-                    if answer.is_close {
+                    if is_close {
                         tally.server_closed += 1;
                         tally.note(format!(
                             "{at:.3?}: the server closed a keep-alive connection after answering {}",
@@ -513,7 +660,7 @@ fn client_loop(
     tally
 }
 
-fn classify(answer: &Answer, at: Duration, shared: &Shared, tally: &mut Tally) {
+fn classify(answer: &Response, at: Duration, shared: &Shared, tally: &mut Tally) {
     let json: Option<serde_json::Value> = serde_json::from_slice(&answer.body).ok();
     let text = String::from_utf8_lossy(&answer.body);
     match answer.status {
@@ -551,86 +698,6 @@ fn classify(answer: &Answer, at: Duration, shared: &Shared, tally: &mut Tally) {
             tally.other += 1;
             tally.note(format!("{at:.3?}: unexpected {status}: {text}"));
         }
-    }
-}
-
-/// A tiny HTTP/1.1 client for `POST /score`: answers are delimited by Content-Length.
-struct Connection {
-    reader: BufReader<TcpStream>,
-}
-
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-    /// The server said `Connection: close`.
-    is_close: bool,
-}
-
-impl Connection {
-    fn open(port: u16) -> std::io::Result<Connection> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(ANSWER_DEADLINE))?;
-        stream.set_write_timeout(Some(ANSWER_DEADLINE))?;
-        Ok(Connection {
-            reader: BufReader::new(stream),
-        })
-    }
-
-    fn exchange(&mut self, port: u16, is_keep_alive: bool, body: &[u8]) -> std::io::Result<Answer> {
-        let mut request = format!(
-            "POST /score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n",
-            body.len()
-        )
-        .into_bytes();
-        if !is_keep_alive {
-            request.extend_from_slice(b"Connection: close\r\n");
-        }
-        request.extend_from_slice(b"\r\n");
-        request.extend_from_slice(body);
-        self.reader.get_mut().write_all(&request)?;
-
-        let broken = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            return Err(broken("connection closed before any answer".into()));
-        }
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse::<u16>().ok())
-            .ok_or_else(|| broken(format!("bad status line {line:?}")))?;
-        let mut length = None;
-        let mut is_close = false;
-        loop {
-            line.clear();
-            if self.reader.read_line(&mut line)? == 0 {
-                return Err(broken(format!(
-                    "connection closed inside the head of a {status}"
-                )));
-            }
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                let value = value.trim();
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.parse::<usize>().ok();
-                } else if name.eq_ignore_ascii_case("connection") {
-                    is_close = value.eq_ignore_ascii_case("close");
-                }
-            }
-        }
-        let length = length.ok_or_else(|| broken(format!("a {status} without Content-Length")))?;
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body)?;
-        Ok(Answer {
-            status,
-            body,
-            is_close,
-        })
     }
 }
 

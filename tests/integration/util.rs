@@ -1,6 +1,9 @@
-//! The test harness: starts the real `azmlinfsrv` binary against real Python scripts,
-//! talks plain HTTP/1.1 to it over loopback, and shows the server's output whenever an
-//! assertion fails.
+//! The test harness: starts the real `azmlinfsrv` binary against real Python scripts
+//! in a clean environment, talks plain HTTP/1.1 to it over loopback with one client
+//! (`try_request` for one-shot requests, `Connection` for keep-alive, raw bytes and
+//! slow clients), builds the venvs the tests need, and shows the server's output
+//! whenever an assertion fails. Shared with the `soak` and `conformance` test crates
+//! (`#[path]`), hence its name.
 
 #![allow(dead_code)]
 
@@ -9,6 +12,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_azmlinfsrv");
@@ -71,7 +75,9 @@ impl Output {
         self.0.lock().unwrap().clone()
     }
 
-    fn collect(&self, stream: impl Read + Send + 'static) {
+    /// Copies `stream` into the output line by line until it ends; the thread is
+    /// joined once the server has exited so that its last lines are in.
+    fn collect(&self, stream: impl Read + Send + 'static) -> JoinHandle<()> {
         let sink = self.0.clone();
         std::thread::spawn(move || {
             let reader = BufReader::new(stream);
@@ -81,7 +87,7 @@ impl Output {
                 text.push_str(&String::from_utf8_lossy(&line));
                 text.push('\n');
             }
-        });
+        })
     }
 
     /// Waits until the output contains `needle` (true) or `timeout` passes (false).
@@ -101,7 +107,6 @@ impl Output {
 pub struct Launch {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
-    pub env_remove: Vec<String>,
     pub cwd: Option<PathBuf>,
     pub port: u16,
 }
@@ -118,7 +123,6 @@ impl Launch {
                 port.to_string(),
             ],
             env: Vec::new(),
-            env_remove: Vec::new(),
             cwd: script.parent().map(Path::to_path_buf),
             port,
         }
@@ -134,8 +138,9 @@ impl Launch {
         self
     }
 
+    /// Leaves `key` out of the server's environment even if the test set it earlier.
     pub fn without_env(mut self, key: &str) -> Launch {
-        self.env_remove.push(key.into());
+        self.env.retain(|(name, _)| name != key);
         self
     }
 
@@ -151,21 +156,15 @@ impl Launch {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // Tests must not depend on the developer's shell.
-        for key in [
-            "VIRTUAL_ENV",
-            "CONDA_PREFIX",
-            "AZMLINFSRV_PYTHON",
-            "AZUREML_MODEL_DIR",
-            "AML_APP_ROOT",
-            "SCORING_TIMEOUT_MS",
-            "AML_CORS_ORIGINS",
-            "WORKER_COUNT",
-        ] {
-            command.env_remove(key);
-        }
-        for key in &self.env_remove {
-            command.env_remove(key);
+        // Tests must not depend on the developer's shell: the server sees only what the
+        // test passes, plus what any process needs to find programs, a home, a locale
+        // and a temporary folder. (`AZMLINFSRV_*`, `AZUREML_*`, `VIRTUAL_ENV`... from
+        // the caller's shell would otherwise change what is tested.)
+        command.env_clear();
+        for key in INHERITED_ENV {
+            if let Some(value) = std::env::var_os(key) {
+                command.env(key, value);
+            }
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(cwd) = &self.cwd {
@@ -173,12 +172,15 @@ impl Launch {
         }
         let mut child = command.spawn().expect("cannot start the azmlinfsrv binary");
         let output = Output::default();
-        output.collect(child.stdout.take().unwrap());
-        output.collect(child.stderr.take().unwrap());
+        let readers = vec![
+            output.collect(child.stdout.take().unwrap()),
+            output.collect(child.stderr.take().unwrap()),
+        ];
         Server {
             child,
             output,
             port: self.port,
+            readers,
         }
     }
 
@@ -190,11 +192,16 @@ impl Launch {
     }
 }
 
+/// The only variables of the caller's environment a server under test inherits.
+pub const INHERITED_ENV: [&str; 5] = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"];
+
 /// A running server; killed when dropped.
 pub struct Server {
     pub child: Child,
     pub output: Output,
     pub port: u16,
+    /// The threads copying its stdout and stderr into `output`.
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -225,13 +232,28 @@ impl Server {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                // Let the output threads drain.
-                std::thread::sleep(Duration::from_millis(100));
+                self.join_readers(deadline.saturating_duration_since(Instant::now()));
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Joins the output threads, so that `output` holds every line the server wrote.
+    /// They end when the last holder of the server's stdout and stderr exits (its
+    /// workers die with it), so this waits at most `timeout` for that.
+    fn join_readers(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout.max(Duration::from_secs(5));
+        while self.readers.iter().any(|reader| !reader.is_finished()) {
+            if Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
     }
 
     pub fn request(
@@ -270,6 +292,17 @@ impl Server {
         let _ = Command::new("kill")
             .args([format!("-{signal}"), self.pid().to_string()])
             .status();
+    }
+
+    /// The server's output once the start-up lines are all in: log lines travel
+    /// through the server's writer thread and our reader thread, so they trail `GET /`
+    /// turning 200.
+    pub fn startup_log(&self) -> String {
+        self.output.wait_for(
+            "Users's init has completed successfully",
+            Duration::from_secs(10),
+        );
+        self.output.text()
     }
 }
 
@@ -333,25 +366,200 @@ pub fn try_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let is_chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    if !is_chunked && (!body.is_empty() || method == "POST" || method == "PUT") {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    let mut connection = Connection::open(port)?;
+    connection.timeout(Duration::from_secs(120))?;
+    connection.send_request(method, path, headers, body, false)?;
+    let raw = connection.read_to_end()?;
     parse_response(&raw, method == "HEAD")
+}
+
+/// A connection the caller keeps: several requests on it in turn (keep-alive), or raw
+/// bytes both ways for what a one-shot request cannot show (bytes as they arrive, a
+/// client that stalls, when the server closes).
+pub struct Connection {
+    stream: TcpStream,
+    port: u16,
+    /// Bytes read and not yet handed out as a response.
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    pub fn open(port: u16) -> std::io::Result<Connection> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Connection {
+            stream,
+            port,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Opens a connection or fails the test.
+    pub fn connect(port: u16) -> Connection {
+        Connection::open(port).expect("connect to the server")
+    }
+
+    /// How long a read or a write may block before it fails.
+    pub fn timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream.set_write_timeout(Some(timeout))
+    }
+
+    /// Sends bytes as they are.
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Sends one request; `Content-Length` is added unless the headers say chunked.
+    pub fn send_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        is_keep_alive: bool,
+    ) -> std::io::Result<()> {
+        let port = self.port;
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+        if !is_keep_alive {
+            head.push_str("Connection: close\r\n");
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let is_chunked = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+        if !is_chunked && (!body.is_empty() || method == "POST" || method == "PUT") {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        self.stream.write_all(&bytes)
+    }
+
+    /// Reads one whole response (delimited by `Content-Length` or chunked encoding),
+    /// keeping any bytes after it for the next one.
+    pub fn read_response(&mut self, is_head: bool) -> std::io::Result<Response> {
+        let broken = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+        let head_end = loop {
+            if let Some(at) = find(&self.buffer, b"\r\n\r\n") {
+                break at + 4;
+            }
+            if !self.fill()? {
+                return Err(broken(format!(
+                    "connection closed before a whole response head ({} bytes)",
+                    self.buffer.len()
+                )));
+            }
+        };
+        let head = parse_response(&self.buffer[..head_end], true)?;
+        let length = head
+            .header("content-length")
+            .and_then(|value| value.parse::<usize>().ok());
+        let is_chunked = head
+            .header("transfer-encoding")
+            .is_some_and(|value| value.contains("chunked"));
+        let end = if is_head || head.status == 204 || head.status == 304 {
+            head_end
+        } else if is_chunked {
+            loop {
+                if let Some(at) = find(&self.buffer[head_end..], b"\r\n0\r\n\r\n") {
+                    break head_end + at + 7;
+                }
+                if self.buffer[head_end..].starts_with(b"0\r\n\r\n") {
+                    break head_end + 5;
+                }
+                if !self.fill()? {
+                    return Err(broken("connection closed inside a chunked body".into()));
+                }
+            }
+        } else if let Some(length) = length {
+            while self.buffer.len() < head_end + length {
+                if !self.fill()? {
+                    return Err(broken("connection closed inside the body".into()));
+                }
+            }
+            head_end + length
+        } else {
+            // Neither: the body runs to the end of the connection.
+            while self.fill()? {}
+            self.buffer.len()
+        };
+        let response = parse_response(&self.buffer[..end], is_head)?;
+        self.buffer.drain(..end);
+        Ok(response)
+    }
+
+    /// Sends a keep-alive request and reads its response.
+    pub fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        self.send_request(method, path, headers, body, true)?;
+        self.read_response(method == "HEAD")
+    }
+
+    /// Reads until `needle` has arrived `count` times in all (true) or the connection
+    /// ends (false); `seen` keeps every byte read so far.
+    pub fn read_until(&mut self, seen: &mut Vec<u8>, needle: &[u8], count: usize) -> bool {
+        seen.append(&mut self.buffer);
+        let mut chunk = [0u8; 8192];
+        loop {
+            if seen.windows(needle.len()).filter(|w| *w == needle).count() >= count {
+                return true;
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => seen.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection, and returns what came.
+    pub fn read_to_end(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut all = std::mem::take(&mut self.buffer);
+        self.stream.read_to_end(&mut all)?;
+        Ok(all)
+    }
+
+    /// Waits for the server to close the connection, returning what it sent before
+    /// (a read error, such as a reset, counts as closed).
+    pub fn wait_closed(&mut self) -> Vec<u8> {
+        let mut all = std::mem::take(&mut self.buffer);
+        let _ = self.stream.read_to_end(&mut all);
+        all
+    }
+
+    /// A whole response if one has arrived, without waiting; `None` while there is
+    /// none yet (the bytes of a partial one are kept).
+    pub fn poll_response(&mut self) -> Option<std::io::Result<Response>> {
+        self.stream.set_nonblocking(true).ok()?;
+        let answer = self.read_response(false);
+        let _ = self.stream.set_nonblocking(false);
+        match answer {
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => None,
+            answer => Some(answer),
+        }
+    }
+
+    /// Reads more bytes into the buffer; false when the connection has ended.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        let mut chunk = [0u8; 8192];
+        let n = self.stream.read(&mut chunk)?;
+        self.buffer.extend_from_slice(&chunk[..n]);
+        Ok(n > 0)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 pub fn parse_response(raw: &[u8], is_head: bool) -> std::io::Result<Response> {
@@ -409,6 +617,41 @@ fn decode_chunked(mut data: &[u8]) -> Vec<u8> {
         data = &data[(size + 2).min(data.len())..];
     }
     body
+}
+
+/// Whether process `pid` is alive: it exists (`kill(pid, 0)` does not say ESRCH) and,
+/// on Linux, is not a zombie (a dead child its parent has not reaped yet).
+pub fn is_process_alive(pid: u64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let exists = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+    if !exists {
+        return false;
+    }
+    if cfg!(target_os = "linux") {
+        // "pid (comm) state ...": comm may hold spaces and parentheses.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        return !matches!(state, Some("Z") | Some("X")) && !stat.is_empty();
+    }
+    true
+}
+
+/// Waits until process `pid` is gone (true) or `timeout` passes (false).
+pub fn wait_process_gone(pid: u64, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while is_process_alive(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
 }
 
 /// A finished command's stdout then stderr, as text for a failure message.
@@ -475,6 +718,31 @@ pub fn venv(name: &str, packages: &[&str]) -> PathBuf {
     root
 }
 
+/// A venv with nothing installed: Flask, werkzeug, inference-schema absent.
+pub fn plain_env() -> PathBuf {
+    venv("plain", &[])
+}
+
+/// A venv with Flask (and so werkzeug): `@rawhttp` gets a real `flask.Request`.
+pub fn flask_env() -> PathBuf {
+    venv("flask", &["flask"])
+}
+
+/// A venv with inference-schema, numpy and pandas (and no Flask).
+pub fn schema_env() -> PathBuf {
+    venv("schema", &["inference-schema", "numpy", "pandas"])
+}
+
+/// A venv with the OpenAPI validator the `/swagger.json` tests run.
+pub fn openapi_env() -> PathBuf {
+    venv("openapi", &["openapi-spec-validator"])
+}
+
+/// Runs the script's Python from `venv_dir`, as an activated virtualenv would.
+pub fn in_venv(launch: Launch, venv_dir: &Path) -> Launch {
+    launch.env("VIRTUAL_ENV", venv_dir.display().to_string())
+}
+
 /// Path of a file under `tests/scripts/`.
 pub fn test_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -488,4 +756,76 @@ pub fn example(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(relative)
+}
+
+/// The runs of `tests/scripts/lifecycle.py` as the script itself records them: a
+/// request body made with `body` appends its tag to a file when `run()` starts (so a
+/// test can see which requests ran, in which order, and wait for one to be running)
+/// and, if gated, holds `run()` until the test opens the gate.
+pub struct Runs {
+    scratch: Scratch,
+}
+
+impl Runs {
+    pub fn new(name: &str) -> Runs {
+        Runs {
+            scratch: Scratch::new(name),
+        }
+    }
+
+    fn record_path(&self) -> PathBuf {
+        self.scratch.path.join("runs.txt")
+    }
+
+    fn gate_path(&self) -> PathBuf {
+        self.scratch.path.join("gate")
+    }
+
+    /// A body that records `tag` and then returns at once.
+    pub fn body(&self, tag: &str) -> String {
+        serde_json::json!({"record": self.record_path(), "tag": tag}).to_string()
+    }
+
+    /// A body that records `tag`, then does what `extra` asks (`{"sleep": 20}`...).
+    pub fn body_with(&self, tag: &str, extra: serde_json::Value) -> String {
+        let mut body = serde_json::json!({"record": self.record_path(), "tag": tag});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body.to_string()
+    }
+
+    /// A body that records `tag` and then waits for `open_gate`.
+    pub fn gated_body(&self, tag: &str) -> String {
+        serde_json::json!({"record": self.record_path(), "tag": tag, "gate": self.gate_path()})
+            .to_string()
+    }
+
+    /// Lets every gated `run()` finish.
+    pub fn open_gate(&self) {
+        std::fs::write(self.gate_path(), "open").unwrap();
+    }
+
+    /// The tags of the runs so far, in the order they started.
+    pub fn tags(&self) -> Vec<String> {
+        std::fs::read_to_string(self.record_path())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until `tag`'s run has started (true) or `timeout` passes (false).
+    pub fn wait_started(&self, tag: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.tags().iter().any(|seen| seen == tag) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }

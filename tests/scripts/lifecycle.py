@@ -1,26 +1,55 @@
 # Misbehaves on request, to exercise the failure model. The body is JSON:
+#   {"record": path, "tag": t}  first append the line t to path: what ran, in order
+#   {"gate": path}      then wait until path exists: the test decides when run() ends
 #   {"sleep": s}        sleep s seconds in Python (interruptible)
 #   {"native_hang": s}  block SIGALRM, then sleep: like a C call that never returns
 #   {"exit": code}      os._exit(code) in the middle of run()
 #   {"segv": true}      die of SIGSEGV
 #   {"pid": true}       answer the runner's pid
+#   {"interrupt": true} raise KeyboardInterrupt in run()
 #   {"stderr_mb": n}    write n MB to stderr
 # init() fails while the file named by LIFECYCLE_INIT_FAIL_MARKER exists.
+# While the file named by LIFECYCLE_CRASH_MARKER exists, the process dies right after
+# init() and in run(), before answering anything: a crash loop.
 import json
 import os
 import signal
 import sys
+import threading
 import time
+
+
+def is_crash_looping():
+    marker = os.environ.get("LIFECYCLE_CRASH_MARKER")
+    return bool(marker) and os.path.exists(marker)
+
+
+def die_soon():
+    # Right after init() has returned and the server has been told so.
+    time.sleep(0.05)
+    os._exit(7)
 
 
 def init():
     marker = os.environ.get("LIFECYCLE_INIT_FAIL_MARKER")
     if marker and os.path.exists(marker):
         raise RuntimeError("init() refuses to start while %s exists" % marker)
+    if is_crash_looping():
+        threading.Thread(target=die_soon, daemon=True).start()
 
 
 def run(raw):
+    if is_crash_looping():
+        os._exit(7)
     request = json.loads(raw or "{}")
+    if "record" in request:
+        # One write of a whole line, so that the test never reads half a tag.
+        with open(request["record"], "a") as runs:
+            runs.write("%s\n" % request.get("tag", ""))
+    if "gate" in request:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(request["gate"]) and time.monotonic() < deadline:
+            time.sleep(0.005)
     if "sleep" in request:
         time.sleep(request["sleep"])
     if "native_hang" in request:
@@ -31,6 +60,8 @@ def run(raw):
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
     if "exit" in request:
         os._exit(request["exit"])
+    if request.get("interrupt"):
+        raise KeyboardInterrupt()
     if request.get("segv"):
         os.kill(os.getpid(), signal.SIGSEGV)
     if "stderr_mb" in request:

@@ -30,6 +30,11 @@ def run(data):
         import numpy as np
 
         return {"int64": np.int64(7)}
+    if case == "numpy_float64_unconverted":
+        import numpy as np
+
+        # np.float64 is a subclass of float: json.dumps writes it as it is.
+        return {"float64": np.float64(0.5)}
     if case == "none":
         return None
     raise ValueError("unknown case " + case)

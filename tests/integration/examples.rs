@@ -1,13 +1,13 @@
-//! The examples the README points to start and answer as their headers say (`hello`
-//! and `e2e` are started by the foundation tests).
+//! The examples the README points to (`examples/`) start and answer as the README and
+//! their headers say: the quick start (`hello`), `e2e` with a model directory,
+//! `rawhttp`, `schema`, `streaming`, and the VS Code debugging configurations.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{in_venv, plain_env, raw_connection, read_until, schema_env, send_raw};
 use crate::check;
-use crate::util::{example, parse_response, Launch};
+use crate::util::{example, in_venv, parse_response, plain_env, schema_env, Connection, Launch};
 
 #[test]
 fn rawhttp_example_echoes_binary_bodies_without_flask() {
@@ -73,19 +73,21 @@ fn schema_example_scores_a_numpy_input_and_describes_it() {
 #[test]
 fn streaming_example_sends_each_token_as_it_is_made() {
     let server = in_venv(Launch::script(&example("streaming/score.py")), &plain_env()).start();
-    let mut connection = raw_connection(server.port);
+    let mut connection = Connection::connect(server.port);
     let started = Instant::now();
-    send_raw(
-        &mut connection,
-        "GET /score?count=4 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-    );
+    connection
+        .send(
+            "GET /score?count=4 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                .as_bytes(),
+        )
+        .expect("send request");
     let mut raw = Vec::new();
     check!(
         server,
-        read_until(&mut connection, &mut raw, b"{\"token\": 0}")
+        connection.read_until(&mut raw, b"{\"token\": 0}", 1)
     );
     let first_after = started.elapsed();
-    read_until(&mut connection, &mut raw, b"\0never\0");
+    connection.read_until(&mut raw, b"\0never\0", 1);
     let total = started.elapsed();
     check!(
         server,
@@ -127,5 +129,87 @@ fn check_configuration(configurations: &[Value], is_wanted: impl Fn(&Value) -> b
             .iter()
             .any(|c| c["type"] == "debugpy" && c["request"] == "attach" && is_wanted(c)),
         "{configurations:?}"
+    );
+}
+
+#[test]
+fn quickstart_hello_world_answers_get_and_post() {
+    let server = Launch::script(&example("hello/score.py")).start();
+    // `curl -p 127.0.0.1:5001/score` sends a GET.
+    let get = server.get("/score");
+    check!(
+        server,
+        get.status == 200,
+        "GET /score answered {}",
+        get.status
+    );
+    check!(
+        server,
+        get.text() == r#"{"message": "Hello, World!"}"#,
+        "body was {}",
+        get.text()
+    );
+    let post = server.request(
+        "POST",
+        "/score",
+        &[("Content-Type", "application/json")],
+        b"{\"a\": 1}",
+    );
+    check!(server, post.text() == r#"{"message": "Hello, World!"}"#);
+    check!(
+        server,
+        post.header("content-type") == Some("application/json")
+    );
+    check!(
+        server,
+        post.header("x-ms-run-function-failed") == Some("False")
+    );
+    let exec_ms = post.header("x-ms-run-fn-exec-ms").unwrap_or("");
+    check!(
+        server,
+        exec_ms
+            .split_once('.')
+            .is_some_and(|(_, decimals)| decimals.len() == 3),
+        "exec ms {exec_ms:?}"
+    );
+    check!(
+        server,
+        post.header("x-ms-server-version")
+            .is_some_and(|v| v.starts_with("azmlinfsrv/"))
+    );
+    check!(
+        server,
+        post.header("x-request-id").is_some_and(|id| id.len() == 36)
+    );
+}
+
+#[test]
+fn end_to_end_example_loads_the_model_from_the_model_dir() {
+    let folder = example("e2e");
+    let server = Launch::script(&folder.join("onlinescoring/score.py"))
+        .cwd(&folder)
+        .arg("--model_dir")
+        .arg("./")
+        .start();
+    let response = server.request(
+        "POST",
+        "/score",
+        &[("Content-Type", "application/json")],
+        br#"{"data": [[1, 2, 3], [0, 0, 0]]}"#,
+    );
+    check!(
+        server,
+        response.status == 200,
+        "status {}: {}",
+        response.status,
+        response.text()
+    );
+    check!(
+        server,
+        response.json() == serde_json::json!({"predictions": [4.75, 0.25], "model": "linear-demo"})
+    );
+    check!(
+        server,
+        server.output.text().contains("Loaded model linear-demo")
     );
 }

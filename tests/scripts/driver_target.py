@@ -1,4 +1,4 @@
-# The score script behind compat_driver.py.
+# The score script behind driver.py.
 
 
 def init():

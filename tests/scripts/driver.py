@@ -1,6 +1,6 @@
 # A generated "driver" script, as some Azure SDKs write them: its init() does work of
 # its own, and `driver_module` is the real score script, whose run() the server calls.
-import compat_driver_target as driver_module
+import driver_target as driver_module
 
 
 def init():

@@ -6,9 +6,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{in_venv, openapi_env, schema_env};
 use crate::check;
-use crate::util::{output_text, test_script, Launch, Scratch, Server};
+use crate::util::{
+    in_venv, openapi_env, output_text, schema_env, test_script, Launch, Scratch, Server,
+};
 
 /// `(query, the version field the document must declare)`.
 const VERSIONS: [(&str, &str, &str); 3] = [
@@ -51,7 +52,7 @@ fn swagger_documents_are_valid_openapi() {
     let scratch = Scratch::new("openapi");
     let validator = openapi_env().join("bin").join("python");
 
-    let plain = Launch::script(&test_script("compat_probe.py"))
+    let plain = Launch::script(&test_script("probe.py"))
         .env("SERVICE_PATH_PREFIX", "/api/v1/")
         .env("SERVICE_NAME", "plain \"quoted\" service")
         .start();
@@ -69,11 +70,7 @@ fn swagger_documents_are_valid_openapi() {
     );
     drop(plain);
 
-    let schema = in_venv(
-        Launch::script(&test_script("compat_schema.py")),
-        &schema_env(),
-    )
-    .start();
+    let schema = in_venv(Launch::script(&test_script("schema.py")), &schema_env()).start();
     files.extend(fetch_documents(&schema, &scratch, "schema"));
     let document = schema.get("/swagger.json?version=3").json();
     let input = &document["components"]["schemas"]["ServiceInput"];

@@ -1,20 +1,19 @@
 //! Configuration: the config file (given, or found in the app root or the script's
 //! folder), each of its keys, precedence, `AML_APP_ROOT` / `AZUREML_SOURCE_DIRECTORY`
 //! on `sys.path`, `AZUREML_DEBUG_PORT`, and the timeouts (`SCORING_TIMEOUT_MS` enforced,
-//! `WORKER_TIMEOUT` not used to kill runs).
+//! `WORKER_TIMEOUT` not used to kill runs); which variables can stand in for a flag.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{in_venv, plain_env, startup_log};
 use crate::check;
-use crate::util::{test_script, Launch, Scratch, Server};
+use crate::util::{in_venv, plain_env, test_script, Launch, Scratch, Server};
 
 /// The probe script copied into an app folder.
 fn write_probe(scratch: &Scratch, relative: &str) -> std::path::PathBuf {
-    let source = std::fs::read_to_string(test_script("compat_probe.py")).unwrap();
+    let source = std::fs::read_to_string(test_script("probe.py")).unwrap();
     scratch.write(relative, &source)
 }
 
@@ -77,7 +76,7 @@ fn every_config_file_key_takes_effect() {
     let server = config_only(&config, &app)
         .env("AML_APP_ROOT", app.display().to_string())
         .start();
-    let log = startup_log(&server);
+    let log = server.startup_log();
 
     // AZUREML_ENTRY_SCRIPT, relative to the app root.
     let script = app.join("code/score.py");
@@ -209,7 +208,7 @@ fn config_json_is_found_in_the_app_root_then_in_the_scripts_folder() {
     );
     check!(
         server,
-        startup_log(&server).contains(&format!(
+        server.startup_log().contains(&format!(
             "Loaded the config file {}",
             script_config.display()
         ))
@@ -232,7 +231,7 @@ fn environment_wins_over_the_config_file_and_the_command_line_over_both() {
         .env("SCORING_TIMEOUT_MS", "2000")
         .env("AML_CORS_ORIGINS", "http://env.example")
         .start();
-    let log = startup_log(&server);
+    let log = server.startup_log();
     check!(server, log.contains("Scoring timeout is set to 2000"));
     check!(
         server,
@@ -363,7 +362,7 @@ fn debug_port_connects_to_the_debugger_before_the_script_loads() {
         "{}",
         calls.text()
     );
-    check!(server, startup_log(&server).contains("DEBUGGING mode"));
+    check!(server, server.startup_log().contains("DEBUGGING mode"));
     drop(server);
 
     // Without debugpy in the environment, the server says what is missing.
@@ -385,13 +384,13 @@ fn debug_port_connects_to_the_debugger_before_the_script_loads() {
 
 #[test]
 fn scoring_timeout_cannot_be_swallowed_and_worker_timeout_kills_nothing() {
-    let server = Launch::script(&test_script("compat_probe.py"))
+    let server = Launch::script(&test_script("probe.py"))
         .env("SCORING_TIMEOUT_MS", "600")
         .env("WORKER_TIMEOUT", "1")
         .start();
     check!(
         server,
-        startup_log(&server).contains("Worker Timeout (seconds): 1")
+        server.startup_log().contains("Worker Timeout (seconds): 1")
     );
     // `except Exception` in run() does not catch the scoring timeout.
     let started = Instant::now();
@@ -423,7 +422,7 @@ fn scoring_timeout_cannot_be_swallowed_and_worker_timeout_kills_nothing() {
     drop(server);
 
     // A run longer than WORKER_TIMEOUT (but within the scoring timeout) completes.
-    let server = Launch::script(&test_script("compat_probe.py"))
+    let server = Launch::script(&test_script("probe.py"))
         .env("WORKER_TIMEOUT", "1")
         .start();
     let slow = server.post("/score", r#"{"case": "sleep", "seconds": 1.5}"#);
@@ -432,5 +431,74 @@ fn scoring_timeout_cannot_be_swallowed_and_worker_timeout_kills_nothing() {
         slow.status == 200 && slow.json()["slept"] == 1.5,
         "{}",
         slow.text()
+    );
+}
+
+#[test]
+fn the_entry_script_and_config_file_variables_alone_do_not_start_the_server() {
+    // As the reference (recorded: `no_entry_script_or_config`): only the flags can
+    // name what to run; the variables are read with them, not instead of them.
+    let scratch = Scratch::new("variables-alone");
+    let script = scratch.write(
+        "score.py",
+        "def init():\n    pass\n\n\ndef run(data):\n    return data\n",
+    );
+    let config = scratch.write(
+        "settings.json",
+        &json!({"AZUREML_ENTRY_SCRIPT": script.display().to_string()}).to_string(),
+    );
+    for (name, value) in [
+        ("AZUREML_ENTRY_SCRIPT", script.display().to_string()),
+        ("AZUREML_CONFIG_FILE", config.display().to_string()),
+    ] {
+        let mut launch = Launch::script(&script).env(name, value);
+        launch.args = vec!["--port".into(), launch.port.to_string()];
+        let mut server = launch.spawn();
+        let status = server.wait_exit(Duration::from_secs(30));
+        check!(
+            server,
+            status.and_then(|s| s.code()) == Some(1),
+            "{name} alone: exit status {status:?}"
+        );
+        check!(
+            server,
+            server.output.text().contains(
+                "Either provide an entry_script using --entry_script or provide a path to the configuration file using --config_file"
+            ),
+            "{name} alone"
+        );
+    }
+}
+
+#[test]
+fn azureml_config_file_is_read_beside_the_entry_script_flag() {
+    let scratch = Scratch::new("config-variable");
+    let config = scratch.write("settings.json", r#"{"SERVICE_NAME": "from-the-variable"}"#);
+    let server = Launch::script(&test_script("probe.py"))
+        .env("AZUREML_CONFIG_FILE", config.display().to_string())
+        .start();
+    let info = swagger_info(&server);
+    check!(
+        server,
+        info["info"]["title"] == "from-the-variable",
+        "{}",
+        info["info"]
+    );
+}
+
+#[test]
+fn a_relative_app_root_is_exported_as_an_absolute_path() {
+    let scratch = Scratch::new("relative-root");
+    let script = write_probe(&scratch, "app/score.py");
+    let server = Launch::script(&script)
+        .cwd(&scratch.path)
+        .env("AML_APP_ROOT", "app")
+        .start();
+    let seen = environment(&server);
+    let app = scratch.path.join("app");
+    check!(
+        server,
+        seen["env"]["AML_APP_ROOT"].as_str().map(Path::new) == Some(app.as_path()),
+        "{seen}"
     );
 }

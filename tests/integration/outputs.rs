@@ -1,11 +1,14 @@
 //! What run() returns, as the client gets it: JSON text byte for byte as `json.dumps`
-//! writes it, generator bodies streamed chunk by chunk, and failures after run().
+//! writes it (numpy scalars included), generator bodies streamed chunk by chunk, and
+//! the contract's errors when run() raises or its result cannot be encoded.
 
 use std::time::{Duration, Instant};
 
-use super::{flask_env, in_venv, plain_env, raw_connection, read_until, schema_env, send_raw};
 use crate::check;
-use crate::util::{parse_response, test_script, Launch, Server};
+use crate::util::{
+    flask_env, in_venv, parse_response, plain_env, schema_env, test_script, Connection, Launch,
+    Server,
+};
 
 fn body_of(server: &Server, case: &str) -> (u16, String) {
     let response = server.request(
@@ -20,11 +23,7 @@ fn body_of(server: &Server, case: &str) -> (u16, String) {
 #[test]
 fn results_are_encoded_exactly_like_json_dumps() {
     // numpy is there so that the script can convert its scalars itself.
-    let server = in_venv(
-        Launch::script(&test_script("compat_outputs.py")),
-        &schema_env(),
-    )
-    .start();
+    let server = in_venv(Launch::script(&test_script("outputs.py")), &schema_env()).start();
     let cases = [
         (
             "special_floats",
@@ -81,14 +80,16 @@ fn results_are_encoded_exactly_like_json_dumps() {
 
 /// One streamed request: the raw bytes, when the first part arrived, when the last did.
 fn stream(server: &Server, query: &str) -> (Vec<u8>, Duration, Duration) {
-    let mut connection = raw_connection(server.port);
+    let mut connection = Connection::connect(server.port);
     let started = Instant::now();
-    send_raw(
-        &mut connection,
-        &format!("GET /score?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
-    );
+    connection
+        .send(
+            format!("GET /score?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("send request");
     let mut raw = Vec::new();
-    let got_first = read_until(&mut connection, &mut raw, b"part 0\n");
+    let got_first = connection.read_until(&mut raw, b"part 0\n", 1);
     check!(
         server,
         got_first,
@@ -96,7 +97,7 @@ fn stream(server: &Server, query: &str) -> (Vec<u8>, Duration, Duration) {
         String::from_utf8_lossy(&raw)
     );
     let first_after = started.elapsed();
-    read_until(&mut connection, &mut raw, b"\0never\0");
+    connection.read_until(&mut raw, b"\0never\0", 1);
     (raw, first_after, started.elapsed())
 }
 
@@ -176,20 +177,62 @@ fn check_streaming(server: &Server) {
 
 #[test]
 fn generator_bodies_are_streamed_chunk_by_chunk_without_flask() {
-    let server = in_venv(
-        Launch::script(&test_script("compat_streaming.py")),
-        &plain_env(),
-    )
-    .start();
+    let server = in_venv(Launch::script(&test_script("streaming.py")), &plain_env()).start();
     check_streaming(&server);
 }
 
 #[test]
 fn generator_bodies_are_streamed_chunk_by_chunk_with_flask() {
-    let server = in_venv(
-        Launch::script(&test_script("compat_streaming.py")),
-        &flask_env(),
-    )
-    .start();
+    let server = in_venv(Launch::script(&test_script("streaming.py")), &flask_env()).start();
     check_streaming(&server);
+}
+
+#[test]
+fn failures_in_run_give_the_contract_errors_and_the_runner_keeps_serving() {
+    let server = Launch::script(&test_script("echo_kinds.py")).start();
+    let raised = server.post("/score", r#"{"mode": "raise"}"#);
+    check!(server, raised.status == 500);
+    check!(
+        server,
+        raised.json()["message"]
+            == "An unexpected error occurred in scoring script. Check the logs for more info."
+    );
+    check!(
+        server,
+        raised.header("x-ms-run-function-failed") == Some("True")
+    );
+    check!(
+        server,
+        server.output.wait_for(
+            "run() failed on purpose in echo_kinds.py",
+            Duration::from_secs(5)
+        ),
+        "traceback logged"
+    );
+    let unserialisable = server.post("/score", r#"{"mode": "unserialisable"}"#);
+    check!(server, unserialisable.status == 500);
+    check!(
+        server,
+        unserialisable.json()["message"]
+            == "An unexpected internal error occurred. Check the logs for more info."
+    );
+    check!(
+        server,
+        unserialisable.header("x-ms-run-function-failed") == Some("False")
+    );
+    let fine = server.post("/score", "plain");
+    check!(server, fine.status == 200 && fine.json()["data"] == "plain");
+}
+
+#[test]
+fn a_numpy_float64_needs_no_conversion_but_other_numpy_scalars_do() {
+    // README "Input modes": convert numpy values first, or the answer is 500. True of
+    // np.int64 (above); np.float64 subclasses float, so json.dumps (and the reference)
+    // writes it unconverted.
+    let server = in_venv(Launch::script(&test_script("outputs.py")), &schema_env()).start();
+    let (status, body) = body_of(&server, "numpy_float64_unconverted");
+    check!(server, status == 200, "status {status}: {body}");
+    check!(server, body == r#"{"float64": 0.5}"#, "{body}");
+    let (status, _) = body_of(&server, "numpy_unconverted");
+    check!(server, status == 500);
 }

@@ -1,4 +1,5 @@
-//! How run() receives its input: `@rawhttp` with and without Flask installed (binary
+//! How run() receives its input: undecorated (text, a GET query as JSON, request
+//! headers), `@rawhttp` with and without Flask installed (the client address, binary
 //! bodies byte for byte, forms, AMLResponse), `@input_schema` with numpy and pandas
 //! types next to `request_headers`, `driver_module`, and the start-up errors for
 //! run() signatures and decorators the server refuses.
@@ -7,9 +8,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{flask_env, in_venv, plain_env, schema_env, startup_log};
 use crate::check;
-use crate::util::{test_script, Launch, Scratch, Server};
+use crate::util::{
+    flask_env, in_venv, plain_env, schema_env, test_script, Launch, Scratch, Server,
+};
 
 /// A body with every byte value, invalid UTF-8 included, in a pattern that would show a
 /// byte lost, added or re-encoded anywhere.
@@ -164,14 +166,10 @@ fn check_rawhttp_request_api(server: &Server, is_flask_expected: bool) {
 
 #[test]
 fn rawhttp_without_flask_gets_the_flask_request_api_from_the_runner() {
-    let server = in_venv(
-        Launch::script(&test_script("compat_rawhttp.py")),
-        &plain_env(),
-    )
-    .start();
+    let server = in_venv(Launch::script(&test_script("rawhttp.py")), &plain_env()).start();
     check!(
         server,
-        startup_log(&server).contains(
+        server.startup_log().contains(
             "run() is decorated with @rawhttp. Server will invoke it with the flask request object."
         )
     );
@@ -180,24 +178,16 @@ fn rawhttp_without_flask_gets_the_flask_request_api_from_the_runner() {
 
 #[test]
 fn rawhttp_with_flask_gets_a_real_flask_request() {
-    let server = in_venv(
-        Launch::script(&test_script("compat_rawhttp.py")),
-        &flask_env(),
-    )
-    .start();
+    let server = in_venv(Launch::script(&test_script("rawhttp.py")), &flask_env()).start();
     check_rawhttp_request_api(&server, true);
 }
 
 #[test]
 fn input_schema_converts_numpy_and_pandas_types_and_passes_request_headers() {
-    let server = in_venv(
-        Launch::script(&test_script("compat_schema.py")),
-        &schema_env(),
-    )
-    .start();
+    let server = in_venv(Launch::script(&test_script("schema.py")), &schema_env()).start();
     check!(
         server,
-        startup_log(&server).contains(
+        server.startup_log().contains(
             "run() is decorated with @input_schema. Server will invoke it with the following arguments: matrix, frame, factor."
         )
     );
@@ -333,56 +323,37 @@ fn exits_3_saying(script: &std::path::Path, venv_dir: &std::path::Path, needle: 
 
 #[test]
 fn run_signatures_the_server_cannot_call_are_start_up_errors() {
-    let scratch = Scratch::new("run-signatures");
     let cases = [
         (
-            "star_args.py",
-            "def run(*args):",
+            "run_star_args.py",
             "run() cannot accept positional-only arguments, *args, or **kwargs.",
         ),
         (
-            "star_kwargs.py",
-            "def run(data, **kwargs):",
+            "run_star_kwargs.py",
             "run() cannot accept positional-only arguments, *args, or **kwargs.",
         ),
         (
-            "positional_only.py",
-            "def run(data, /):",
+            "run_positional_only.py",
             "run() cannot accept positional-only arguments, *args, or **kwargs.",
         ),
         (
-            "no_parameter.py",
-            "def run():",
+            "run_no_parameter.py",
             "run() needs to accept an argument for input data.",
         ),
         (
-            "only_headers.py",
-            "def run(request_headers):",
+            "run_only_headers.py",
             "run() needs to accept an argument other than \"request_headers\".",
         ),
     ];
     let plain = plain_env();
-    for (name, signature, message) in cases {
-        let script = scratch.write(
-            name,
-            &format!("def init():\n    pass\n\n\n{signature}\n    return 1\n"),
-        );
-        exits_3_saying(&script, &plain, message);
+    for (name, message) in cases {
+        exits_3_saying(&test_script(name), &plain, message);
     }
 }
 
 #[test]
 fn rawhttp_together_with_input_schema_is_a_start_up_error() {
-    let scratch = Scratch::new("rawhttp-schema");
-    let script = scratch.write(
-        "both.py",
-        "from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType\n\
-         from inference_schema.schema_decorators import input_schema\n\
-         from azureml.contrib.services.aml_request import rawhttp\n\n\
-         def init():\n    pass\n\n\
-         @rawhttp\n@input_schema(\"data\", StandardPythonParameterType({\"a\": 1}))\n\
-         def run(data):\n    return data\n",
-    );
+    let script = test_script("rawhttp_and_schema.py");
     exits_3_saying(
         &script,
         &schema_env(),
@@ -392,7 +363,7 @@ fn rawhttp_together_with_input_schema_is_a_start_up_error() {
 
 #[test]
 fn driver_module_run_is_called_and_the_drivers_init_runs() {
-    let server = Launch::script(&test_script("compat_driver.py")).start();
+    let server = Launch::script(&test_script("driver.py")).start();
     let response = server.post("/score", "payload");
     check!(
         server,
@@ -400,11 +371,11 @@ fn driver_module_run_is_called_and_the_drivers_init_runs() {
         "{}",
         response.text()
     );
-    let log = startup_log(&server);
+    let log = server.startup_log();
     check!(server, log.contains("TARGET-INIT-RAN"));
     check!(server, log.contains("DRIVER-INIT-RAN"));
-    let driver = test_script("compat_driver.py");
-    let target = test_script("compat_driver_target.py");
+    let driver = test_script("driver.py");
+    let target = test_script("driver_target.py");
     check!(
         server,
         log.contains(&format!(
@@ -463,4 +434,78 @@ fn the_servers_aml_modules_win_over_installed_ones_and_both_names_work() {
         response.status,
         response.text()
     );
+}
+
+#[test]
+fn undecorated_run_gets_text_and_request_headers() {
+    let server = Launch::script(&test_script("echo_kinds.py")).start();
+    let post = server
+        .request(
+            "POST",
+            "/score",
+            &[("X-Custom", "hello")],
+            "caf\u{e9}".as_bytes(),
+        )
+        .json();
+    check!(
+        server,
+        post == serde_json::json!({"type": "str", "data": "caf\u{e9}", "custom_header": "hello"}),
+        "{post}"
+    );
+    let get = server
+        .get("/score?a=1&b=text&a=2&c=%7B%22k%22%3A%20true%7D")
+        .json();
+    check!(
+        server,
+        get["data"] == r#"{"a": [1, 2], "b": "text", "c": {"k": true}}"#,
+        "{get}"
+    );
+    let bad = server.request("POST", "/score", &[], &[0xff, 0xfe]);
+    check!(
+        server,
+        bad.status == 400
+            && bad.json()["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Input cannot be decoded as UTF-8")
+    );
+}
+
+#[test]
+fn rawhttp_requests_carry_the_client_address() {
+    let server = Launch::script(&test_script("rawhttp_remote_addr.py")).start();
+    let answer = server.post("/score", "").json();
+    check!(
+        server,
+        answer == serde_json::json!({"remote_addr": "127.0.0.1"}),
+        "{answer}"
+    );
+}
+
+#[test]
+fn rawhttp_gets_get_and_post_and_other_methods_get_405_as_with_the_reference() {
+    let server = in_venv(Launch::script(&test_script("rawhttp.py")), &plain_env()).start();
+    for method in ["GET", "POST"] {
+        let answer = server.request(method, "/score", &[], b"");
+        check!(
+            server,
+            answer.status == 200,
+            "{method}: {} {}",
+            answer.status,
+            answer.text()
+        );
+    }
+    // As the reference: its Flask route for /score takes GET and POST only, whatever
+    // the decorator. (README "Routes" said every method goes to run().)
+    for method in ["PUT", "DELETE", "PATCH"] {
+        let answer = server.request(method, "/score", &[], b"x");
+        check!(
+            server,
+            answer.status == 405
+                && answer.json()["message"] == "The method is not allowed for the requested URL.",
+            "{method}: {} {}",
+            answer.status,
+            answer.text()
+        );
+    }
 }

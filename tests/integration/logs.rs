@@ -1,0 +1,273 @@
+//! The log: the format of the server's lines and the access log, `print()` and writes
+//! to fd 1 from the script, `logging.json` (app root, else the script's folder) applied
+//! with dictConfig as the reference does, and `AZUREML_LOG_LEVEL` for the script's
+//! records (the server's own lines do not change with it).
+
+use std::time::Duration;
+
+use crate::check;
+use crate::util::{test_script, Launch, Scratch};
+
+/// A dictConfig that sends the probe's records to stderr in a format of its own, and
+/// nowhere else.
+const LOGGING_JSON: &str = r#"{
+  "version": 1,
+  "disable_existing_loggers": false,
+  "formatters": {"custom": {"format": "CUSTOM|%(levelname)s|%(name)s|%(message)s"}},
+  "handlers": {"err": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "custom", "level": "DEBUG"}},
+  "loggers": {"compat.probe": {"level": "DEBUG", "handlers": ["err"], "propagate": false}}
+}"#;
+
+fn probe_in(scratch: &Scratch, relative: &str) -> std::path::PathBuf {
+    let source = std::fs::read_to_string(test_script("probe.py")).unwrap();
+    scratch.write(relative, &source)
+}
+
+#[test]
+fn logging_json_in_the_app_root_or_the_scripts_folder_configures_python_logging() {
+    let scratch = Scratch::new("logging-json");
+    let script = probe_in(&scratch, "scripts/score.py");
+    let app_config = scratch.write("app/logging.json", LOGGING_JSON);
+    let app = scratch.path.join("app");
+    let server = Launch::script(&script).cwd(&app).start();
+    // Records written to stderr by the script's own handler trail the protocol's lines.
+    server.output.wait_for(
+        "CUSTOM|WARNING|compat.probe|PROBE-WARNING-FROM-INIT",
+        Duration::from_secs(10),
+    );
+    let log = server.startup_log();
+    check!(
+        server,
+        log.contains(&format!(
+            "Loaded logging config from {}",
+            app_config.display()
+        ))
+    );
+    check!(
+        server,
+        log.contains("CUSTOM|DEBUG|compat.probe|PROBE-DEBUG-FROM-INIT")
+            && log.contains("CUSTOM|WARNING|compat.probe|PROBE-WARNING-FROM-INIT"),
+        "the script's records take the logging.json route"
+    );
+    check!(
+        server,
+        !log.contains("compat.probe - PROBE-INFO-FROM-INIT"),
+        "propagate: false keeps them out of the server's format"
+    );
+    // The server's own lines keep their format.
+    check!(
+        server,
+        log.contains("azmlinfsrv.user_script - Users's init has completed successfully")
+    );
+    drop(server);
+
+    // Not in the app root: the one next to the script.
+    std::fs::remove_file(&app_config).unwrap();
+    let script_config = scratch.write("scripts/logging.json", LOGGING_JSON);
+    let server = Launch::script(&script).cwd(&app).start();
+    server.output.wait_for(
+        "CUSTOM|INFO|compat.probe|PROBE-INFO-FROM-INIT",
+        Duration::from_secs(10),
+    );
+    let log = server.startup_log();
+    check!(
+        server,
+        log.contains(&format!(
+            "Loaded logging config from {}",
+            script_config.display()
+        ))
+    );
+    check!(
+        server,
+        log.contains("CUSTOM|INFO|compat.probe|PROBE-INFO-FROM-INIT")
+    );
+    drop(server);
+
+    // A logging.json that dictConfig refuses stops the start, naming the file's problem.
+    std::fs::write(
+        &script_config,
+        r#"{"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}"#,
+    )
+    .unwrap();
+    let mut server = Launch::script(&script).cwd(&app).spawn();
+    let status = server.wait_exit(Duration::from_secs(30));
+    check!(
+        server,
+        status.is_some_and(|s| !s.success()),
+        "exit {status:?}"
+    );
+    check!(server, server.output.text().contains("logging.json"));
+}
+
+#[test]
+fn azureml_log_level_sets_the_level_of_the_scripts_records() {
+    let script = test_script("probe.py");
+    let server = Launch::script(&script).start();
+    let log = server.startup_log();
+    check!(
+        server,
+        log.contains("I [") && log.contains("compat.probe - PROBE-INFO-FROM-INIT"),
+        "INFO by default"
+    );
+    check!(server, !log.contains("PROBE-DEBUG-FROM-INIT"));
+    drop(server);
+
+    let server = Launch::script(&script)
+        .env("AZUREML_LOG_LEVEL", "WARNING")
+        .start();
+    let log = server.startup_log();
+    check!(
+        server,
+        log.contains("W [") && log.contains("compat.probe - PROBE-WARNING-FROM-INIT")
+    );
+    check!(server, !log.contains("PROBE-INFO-FROM-INIT"));
+    let seen = server.post("/score", r#"{"case": "environment"}"#).json();
+    check!(server, seen["root_level"] == 30, "{seen}");
+    // The server's own INFO lines stay: users grep for them whatever the script's level.
+    check!(
+        server,
+        server
+            .output
+            .wait_for("POST /score 200", Duration::from_secs(5)),
+        "the access log is kept at WARNING"
+    );
+    check!(
+        server,
+        log.contains("azmlinfsrv - Scoring timeout is set to")
+    );
+    drop(server);
+
+    let server = Launch::script(&script)
+        .env("AZUREML_LOG_LEVEL", "debug")
+        .start();
+    check!(
+        server,
+        server.startup_log().contains("D [")
+            && server
+                .output
+                .text()
+                .contains("compat.probe - PROBE-DEBUG-FROM-INIT")
+    );
+}
+
+#[test]
+fn log_lines_have_the_contract_format() {
+    let server = Launch::script(&test_script("echo_kinds.py")).start();
+    server.post("/score", "x");
+    check!(
+        server,
+        server
+            .output
+            .wait_for("POST /score 200", Duration::from_secs(5))
+    );
+    let log = server.output.text();
+    for needle in [
+        "Azure ML Inferencing HTTP server v",
+        "Server Settings",
+        "Entry Script Name: ",
+        "Server Routes",
+        "azmlinfsrv.user_script - Found user script at ",
+        "azmlinfsrv.user_script - Invoking user's init function",
+        "azmlinfsrv.user_script - Users's init has completed successfully",
+        "azmlinfsrv - Scoring timeout is set to 3600000",
+        "run() is not decorated. Server will invoke it with the input in JSON string.",
+    ] {
+        check!(
+            server,
+            log.contains(needle),
+            "missing from the log: {needle}"
+        );
+    }
+    let access = log
+        .lines()
+        .find(|line| line.contains("POST /score 200"))
+        .unwrap_or("");
+    // 2022-12-24 07:37:53,318 I [32756] azmlinfsrv - POST /score 200 1.234ms 36
+    let shape = access.len() > 24
+        && access.as_bytes()[4] == b'-'
+        && access.as_bytes()[10] == b' '
+        && access.as_bytes()[19] == b','
+        && access[23..].starts_with(" I [")
+        && access.contains("] azmlinfsrv - POST /score 200 ")
+        && access.ends_with(&format!(
+            "ms {}",
+            r#"{"type": "str", "data": "x", "custom_header": null}"#.len()
+        ));
+    check!(server, shape, "access line {access:?}");
+    check!(server, !log.contains("GET / 200"), "GET / is not logged");
+}
+
+#[test]
+fn print_and_writes_to_fd_1_reach_the_log_and_never_break_a_response() {
+    let server = Launch::script(&test_script("echo_kinds.py")).start();
+    for round in 0..3 {
+        let tag = format!("tag{round}");
+        let response = server.post("/score", &format!(r#"{{"mode": "print", "tag": "{tag}"}}"#));
+        check!(
+            server,
+            response.status == 200 && response.json() == serde_json::json!({"printed": true}),
+            "{}",
+            response.text()
+        );
+        check!(
+            server,
+            server
+                .output
+                .wait_for(&format!("WRITTEN-TO-FD-1 {tag}"), Duration::from_secs(5))
+        );
+    }
+    let log = server.output.text();
+    let printed: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("PRINTED-FROM-RUN tag0"))
+        .collect();
+    check!(
+        server,
+        printed.len() == 1,
+        "print() must be logged exactly once: {printed:?}"
+    );
+    check!(
+        server,
+        printed[0].contains(" I [")
+            && printed[0].contains("] azmlinfsrv.print - PRINTED-FROM-RUN tag0")
+    );
+    check!(
+        server,
+        log.contains("azmlinfsrv.print - PARTIAL-LINE-COMPLETED"),
+        "partial writes are joined into one line"
+    );
+}
+
+#[test]
+fn azureml_log_level_debug_leaves_the_servers_own_lines_as_they_are() {
+    // As the reference, whose server lines never depend on the level. (README said
+    // DEBUG "adds to" them.) Compared without the timestamps, pids and paths.
+    let script = test_script("echo_kinds.py");
+    let servers_lines = |level: &str| {
+        let server = Launch::script(&script)
+            .env("AZUREML_LOG_LEVEL", level)
+            .start();
+        server.post("/score", "x");
+        check!(
+            server,
+            server
+                .output
+                .wait_for("POST /score 200", Duration::from_secs(5))
+        );
+        let lines: Vec<String> = server
+            .startup_log()
+            .lines()
+            .filter_map(|line| line.split_once("] azmlinfsrv - ").map(|(_, rest)| rest))
+            .map(|rest| {
+                // The access line's duration and the port differ from run to run.
+                let rest = rest.split(" ms").next().unwrap_or(rest);
+                rest.chars().filter(|c| !c.is_ascii_digit()).collect()
+            })
+            .collect();
+        lines
+    };
+    let info = servers_lines("INFO");
+    let debug = servers_lines("DEBUG");
+    assert!(!info.is_empty(), "no server lines at INFO");
+    assert_eq!(info, debug, "the server's own lines at INFO and at DEBUG");
+}

@@ -1,0 +1,3 @@
+# No init(): a start-up error naming it.
+def run(data):
+    return data

@@ -1,0 +1,3 @@
+# No run(): a start-up error naming it.
+def init():
+    pass

@@ -1,0 +1,7 @@
+# A run() signature the server cannot call: a start-up error.
+def init():
+    pass
+
+
+def run(*args):
+    return 1

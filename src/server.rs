@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{banner, Settings};
-use crate::http::{AppState, Cors};
+use crate::http::{AppState, BodyBudget, Cors};
 use crate::interpreter;
 use crate::model_dir_tree;
 use crate::openapi::{ScriptSchemas, SwaggerDocuments};
@@ -27,6 +27,10 @@ use crate::worker::wire::LoadParams;
 /// The largest answer body (or stream chunk) taken from a worker: bounded so that a
 /// script cannot make the server hold any amount of memory; far above any real answer.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024 * 1024;
+
+/// The least the bodies of all requests in flight may take together (the budget is
+/// twice the largest body, at least this).
+const MIN_BODY_BUDGET_BYTES: usize = 1024 * 1024 * 1024;
 
 /// Lines of the model directory listed when `init()` fails.
 const MODEL_DIR_TREE_LINES: usize = 200;
@@ -99,6 +103,12 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
             .then(|| HeaderValue::from_static(crate::config::SERVER_VERSION)),
         scoring_timeout_ms: u128::from(settings.scoring_timeout_ms()),
         max_body_bytes: settings.max_body_bytes,
+        body_budget: BodyBudget::new(
+            settings
+                .max_body_bytes
+                .saturating_mul(2)
+                .max(MIN_BODY_BUDGET_BYTES),
+        ),
         queue_limit: settings.queue_limit,
         read_timeout: settings.read_timeout,
         swagger,

@@ -4,6 +4,7 @@
 
 mod body;
 mod cors;
+mod query;
 mod replies;
 mod request_ids;
 mod routes;
@@ -13,11 +14,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use body::BodyBudget;
 pub use cors::Cors;
 
 use crate::openapi::SwaggerDocuments;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub server_version: Option<HeaderValue>,
     pub scoring_timeout_ms: u128,
     pub max_body_bytes: usize,
+    /// What the bodies of all requests in flight may take together.
+    pub body_budget: body::BodyBudget,
     pub queue_limit: usize,
     /// How long a client gets to send its headers, and then its body.
     pub read_timeout: Duration,
@@ -95,11 +99,16 @@ pub async fn serve(
             {
                 return;
             }
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // HTTP/1.1 only: the reference speaks nothing else, and every limit above
+            // (read timeouts, head size) is set on this builder. (An auto builder also
+            // answered HTTP/2, where none of them applied.)
+            let mut builder = hyper::server::conn::http1::Builder::new();
             builder
-                .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(read_timeout)
+                // Checked on the parsed head, however the bytes arrived (the buffer
+                // limit alone misses a head that comes in one read).
+                .max_header_size(MAX_HEAD_BYTES)
                 .max_buf_size(MAX_HEAD_BYTES);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);

@@ -12,6 +12,7 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::body::{read_limited, BodyError};
+use super::query::query_value;
 use super::replies::{
     error_reply, json_message, known_length, log_access, set_run_failed, with_body,
     CONTENT_TYPE_HTML, CONTENT_TYPE_JSON, METHOD_NOT_ALLOWED_MESSAGE, NOT_FOUND_MESSAGE,
@@ -226,15 +227,30 @@ where
         .get("content-length")
         .and_then(|value| value.to_str().ok())
         .and_then(|text| text.parse::<u64>().ok());
-    let body = match read_limited(
+    // The lease holds the body's share of the server's budget until the answer is built.
+    let (body, _body_lease) = match read_limited(
         body,
         declared_length,
         state.max_body_bytes,
         state.read_timeout,
+        &state.body_budget,
     )
     .await
     {
-        Ok(body) => body,
+        Ok(read) => read,
+        Err(BodyError::OverBudget { budget }) => {
+            let message = format!(
+                "The server is at capacity: the bodies of the requests it holds already take its \
+                 budget of {} MiB. Retry shortly, or send smaller bodies (the budget is twice \
+                 --max_body_mb, at least 1024 MiB).",
+                budget / (1024 * 1024)
+            );
+            let mut response = error_reply(StatusCode::SERVICE_UNAVAILABLE, &message, false);
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+            return response;
+        }
         Err(BodyError::TooLarge { limit }) => {
             let message = format!(
                 "The request body is larger than the server's limit of {} MiB. Send a smaller body, \
@@ -347,37 +363,6 @@ async fn swagger(state: &AppState, method: &Method, query: &str) -> Response {
     response
 }
 
-/// The first value of `key` in a query string, percent-decoded.
-fn query_value(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(name) == key).then(|| percent_decode(value))
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'+' => out.push(b' '),
-            b'%' if index + 2 < bytes.len() => {
-                match u8::from_str_radix(&text[index + 1..index + 3], 16) {
-                    Ok(byte) => {
-                        out.push(byte);
-                        index += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            other => out.push(other),
-        }
-        index += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,17 +413,5 @@ mod tests {
         let mut empty_type = HeaderMap::new();
         empty_type.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(""));
         assert!(werkzeug_headers(&empty_type).is_empty());
-    }
-
-    #[test]
-    fn query_values_are_found_and_decoded() {
-        assert_eq!(
-            query_value("version=3.1", "version").as_deref(),
-            Some("3.1")
-        );
-        assert_eq!(query_value("a=1&version=", "version").as_deref(), Some(""));
-        assert_eq!(query_value("a=1", "version"), None);
-        assert_eq!(query_value("version=%33", "version").as_deref(), Some("3"));
-        assert_eq!(percent_decode("100%"), "100%");
     }
 }

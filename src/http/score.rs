@@ -107,11 +107,20 @@ pub async fn respond(
              the server log says why the workers failed.",
             "5",
         ),
+        ScoreOutcome::ShuttingDown => unavailable_without_retry(
+            "The server is shutting down: this request was still waiting or running when its \
+             grace period (--shutdown_grace) ended. Send it again; another instance (or this one \
+             once restarted) will answer it.",
+        ),
         ScoreOutcome::Internal(reason) => {
             tracing::error!(target: "azmlinfsrv", "Request {request_id} failed inside the server: {reason}");
             error_reply(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR_MESSAGE, false)
         }
     }
+}
+
+fn unavailable_without_retry(message: &str) -> Response {
+    error_reply(StatusCode::SERVICE_UNAVAILABLE, message, false)
 }
 
 fn unavailable(message: &str, retry_after_secs: &'static str) -> Response {

@@ -509,11 +509,13 @@ fn shutdown_grace_cuts_off(launch: Launch) {
         "shutdown took {took:?} with a 1 s grace"
     );
     let answer = long.join().unwrap();
-    // Known defect (README "Shutdown" says the connection "is closed without an
-    // answer"): the client of the cut request gets the crash 500 of a killed runner.
+    // The client of the cut request is told the server is shutting down.
     check!(
         server,
-        answer.as_ref().is_ok_and(|r| r.status == 500),
+        answer.as_ref().is_ok_and(|r| r.status == 503
+            && r.json()["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("--shutdown_grace"))),
         "the request cut at the end of the grace: {:?}",
         answer.as_ref().map(|r| (r.status, r.text()))
     );

@@ -414,3 +414,68 @@ fn the_read_timeout_comes_from_azmlinfsrv_read_timeout_and_defaults_to_more() {
         "a silent connection after 3 s under the default: {read:?}"
     );
 }
+
+#[test]
+fn http2_is_not_spoken_and_a_preface_then_silence_is_cut_off() {
+    let server = lifecycle().arg("--read_timeout").arg("1").start();
+    // The HTTP/2 connection preface, as `curl --http2-prior-knowledge` sends it: an
+    // HTTP/1.1 server answers it as a bad request line (or closes), never with HTTP/2.
+    let mut connection = Connection::connect(server.port);
+    connection
+        .send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let answer = closed_after(
+        &server,
+        &mut connection,
+        started,
+        Duration::ZERO,
+        "after an HTTP/2 preface",
+    );
+    check!(
+        server,
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 4"),
+        "an HTTP/2 preface got: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    // One byte, then nothing: the connection is closed after --read_timeout, as any
+    // slow request head is (HTTP/2's first byte used to hold it for ever).
+    let mut silent = Connection::connect(server.port);
+    silent.send(b"P").unwrap();
+    let started = Instant::now();
+    closed_after(
+        &server,
+        &mut silent,
+        started,
+        Duration::from_secs(1),
+        "after one byte",
+    );
+    check!(server, server.post("/score", "{}").status == 200);
+}
+
+#[test]
+fn any_bytes_in_a_query_get_an_answer_not_a_panic() {
+    let server = lifecycle().start();
+    // `%A` followed by a two-byte character used to panic the request task: the
+    // connection was dropped without an answer. A query whose `version` is not one
+    // gets the 404; other keys are ignored, as werkzeug does.
+    for (target, status) in [
+        ("/swagger.json?%A\u{e9}", "200"),
+        ("/swagger.json?%\u{e9}%", "200"),
+        ("/swagger.json?version=%A\u{e9}", "404"),
+        ("/swagger.json?version=%ZZ%", "404"),
+    ] {
+        let mut connection = Connection::connect(server.port);
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        connection.send(request.as_bytes()).unwrap();
+        let answer = connection.read_to_end().unwrap_or_default();
+        let text = String::from_utf8_lossy(&answer);
+        check!(
+            server,
+            text.starts_with(&format!("HTTP/1.1 {status}")),
+            "GET {target}: {text}"
+        );
+    }
+    check!(server, !server.output.text().contains("panicked"));
+    check!(server, server.get("/swagger.json").status == 200);
+}

@@ -57,7 +57,9 @@ pub enum ScoreOutcome {
     QueueFull,
     /// No worker is alive (all are waiting to restart).
     Unavailable,
-    /// The runner broke the protocol or the server is shutting down.
+    /// The server is stopping: the request was queued or running past the grace period.
+    ShuttingDown,
+    /// The runner broke the protocol (or the pool lost the request: a bug).
     Internal(String),
 }
 
@@ -249,7 +251,7 @@ impl Pool {
     pub async fn score(&self, request: ScoreRequest) -> ScoreOutcome {
         let shared = &self.shared;
         if shared.stopping.is_cancelled() {
-            return ScoreOutcome::Internal("the server is shutting down".into());
+            return ScoreOutcome::ShuttingDown;
         }
         let is_no_worker_coming = shared.live_slots.load(Ordering::Acquire) == 0;
         if shared.has_been_ready.load(Ordering::Acquire) && is_no_worker_coming {
@@ -259,9 +261,7 @@ impl Pool {
         match shared.queue.submit(Job { request, reply }) {
             Ok(()) => {}
             Err(Refused::Full(_)) => return ScoreOutcome::QueueFull,
-            Err(Refused::Closed(_)) => {
-                return ScoreOutcome::Internal("the server is shutting down".into())
-            }
+            Err(Refused::Closed(_)) => return ScoreOutcome::ShuttingDown,
         }
         outcome.await.unwrap_or_else(|_| {
             ScoreOutcome::Internal("the request was dropped by the worker pool".into())
@@ -292,9 +292,7 @@ impl Pool {
     pub async fn shutdown(&self) {
         self.shared.stopping.cancel();
         for job in self.shared.queue.close() {
-            let _ = job
-                .reply
-                .send(ScoreOutcome::Internal("the server is shutting down".into()));
+            let _ = job.reply.send(ScoreOutcome::ShuttingDown);
         }
         let _ = tokio::time::timeout(
             self.shared.timings.exit_grace + Duration::from_secs(1),

@@ -246,7 +246,13 @@ async fn serve(shared: &Shared, worker: &dyn Worker, answered: &mut usize) -> Sl
         let answer = tokio::select! {
             answer = tokio::time::timeout_at(hard_deadline, answer_or_drained_exit(worker, front.answer)) => answer,
             _ = shared.stopping.cancelled() => {
+                // Past the server's grace period: what is running is cut off, and
+                // its client (and those behind it) are told so.
                 worker.kill();
+                let _ = front.job.reply.send(ScoreOutcome::ShuttingDown);
+                for flight in in_flight {
+                    let _ = flight.job.reply.send(ScoreOutcome::ShuttingDown);
+                }
                 return SlotEnd::Stopping;
             }
         };
@@ -335,9 +341,7 @@ fn hand_over(
 /// it goes back to the queue; the text says how the worker ended.
 async fn exit_text(shared: &Shared, worker: &dyn Worker, job: Box<Job>) -> String {
     for job in shared.queue.requeue([*job]) {
-        let _ = job
-            .reply
-            .send(ScoreOutcome::Internal("the server is shutting down".into()));
+        let _ = job.reply.send(ScoreOutcome::ShuttingDown);
     }
     worker.exited().await
 }
@@ -364,8 +368,6 @@ fn fail_front_requeue_rest(
 fn requeue_unstarted(shared: &Shared, in_flight: VecDeque<InFlight>) {
     let jobs = in_flight.into_iter().map(|flight| flight.job);
     for job in shared.queue.requeue(jobs) {
-        let _ = job
-            .reply
-            .send(ScoreOutcome::Internal("the server is shutting down".into()));
+        let _ = job.reply.send(ScoreOutcome::ShuttingDown);
     }
 }

@@ -1,14 +1,17 @@
 //! `azmlinfsrv`: a drop-in replacement for the Azure ML inference HTTP server.
 //!
 //! # Layout
-//! - `cli`, `settings`: the command line, merged with the environment and the config
-//!   file into one immutable `Settings`; `banner` prints it at start-up.
-//! - `interpreter`, `conda`, `platform`: which Python runs the script; what activating a
-//!   conda env sets; OS differences.
-//! - `runner_files`, `protocol`, `transport`, `runner`: the bundled `runner.py`, the
-//!   JSON-RPC frames, and one runner process.
-//! - `pool`: the runner processes, the queue, timeouts, restarts, readiness.
-//! - `http`: routes, headers, CORS, errors, access log; `swagger`: OpenAPI documents.
+//! - `config`: the command line (`flags`), the environment and the config file merged
+//!   into one immutable `Settings`; the variables exported to workers; the banner.
+//! - `interpreter`, `conda`, `platform`: which Python runs the script; what activating
+//!   a conda env sets; OS differences.
+//! - `runner_files`: the bundled Python program (the **runner**, `runner/`), written to
+//!   a private cache folder at start-up.
+//! - `worker`: a **worker** is one Python process running the runner: the frames'
+//!   types (`wire`), their framing, one process (`process`), how the pool starts them
+//!   (`launcher`), and the pool of worker slots with its queue (`pool`).
+//! - `http`: routes, request ids, CORS, errors, body limits, access log.
+//! - `openapi`: the `/swagger.json` documents.
 //! - `server`: wires them together; `shutdown`: stop signals; `logging`: line format.
 
 mod conda;

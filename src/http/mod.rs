@@ -9,6 +9,7 @@ mod replies;
 mod request_ids;
 mod routes;
 mod score;
+mod script_headers;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

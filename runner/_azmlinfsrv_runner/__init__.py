@@ -10,7 +10,8 @@ CPython 3.8 and later.
 Modules (each has one job):
 
 - serve.py: takes over stdio, answers the protocol's requests;
-- channel.py: reading and writing frames;
+- channel.py: reading and writing frames (and a `cancel` looked for while streaming);
+- forking.py: a process forked from the runner drops the channel and never serves;
 - logs.py: print() / sys.stdout / logging records sent as `log` notifications;
 - deadline.py: the SIGALRM scoring timeout;
 - errors.py: error answers, with the exception's type, message, traceback and location;

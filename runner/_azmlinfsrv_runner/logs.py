@@ -22,6 +22,7 @@ import threading
 import time
 
 from .channel import ChannelClosed
+from .forking import in_forked_child
 
 PRINT_LOGGER = "azmlinfsrv.print"
 SERVER_LOGGER = "azmlinfsrv"
@@ -43,6 +44,11 @@ class LogSender:
             "message": message,
             "time": time.time() if created is None else created,
         }
+        if in_forked_child():
+            # A process the script forked has no channel: stderr, which the server
+            # passes through, is its only way to the log.
+            _write_to_stderr("{} {}: {}\n".format(level, logger, message))
+            return
         try:
             self._channel.notify("log", params)
         except ChannelClosed:
@@ -56,6 +62,14 @@ class LogSender:
 
     def error(self, logger, message):
         self.send("ERROR", logger, message)
+
+
+def _write_to_stderr(text):
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 class ChannelLogHandler(logging.Handler):

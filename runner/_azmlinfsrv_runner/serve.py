@@ -16,6 +16,7 @@ import traceback
 from . import aml_request
 from .channel import METHOD_NOT_FOUND, SERVER_ERROR, BadFrame, Channel, ChannelClosed
 from .contrib import install_contrib_modules
+from .forking import protect_channel_across_fork
 from .deadline import ScoringTimeout, arm, can_interrupt_run, disarm, format_milliseconds, stop_timer
 from .errors import Failure, describe, exception_summary, user_traceback
 from .http import request_class
@@ -38,16 +39,9 @@ PROTOCOL_VERSION = 2
 # How long user atexit handlers may take once the server has gone.
 EXIT_HANDLERS_GRACE_SECONDS = 2.0
 
-# Answers may wait in the channel's pending output until the runner is about to read
-# (see channel.py): when the server pipelines requests, they then leave
-# together, one write for several. A held answer also waits for the requests already
-# queued behind it, so answers are held only while requests have been quick (under
-# QUICK_REQUEST_SECONDS each, from the frame to the answer) for HOLD_AFTER_QUICK_REQUESTS
-# requests in a row. Where some requests are slow, answers are written one by one (a
-# write costs next to nothing beside a slow request); only the first slow request
-# after a run of quick ones can keep the few answers held before it.
-QUICK_REQUEST_SECONDS = 0.001
-HOLD_AFTER_QUICK_REQUESTS = 16
+# The `end` error of a streamed answer the server cancelled (its client went away or
+# stopped reading).
+CANCELLED_STREAM_ERROR = "cancelled: the client stopped reading the answer"
 
 # The `score` result line of the usual answer (run() returned something json.dumps
 # took), written by hand: encoding this dict with json costs more than the rest of
@@ -72,7 +66,6 @@ class Runner:
         self.scoring_timeout_ms = None  # from `load`: the server decides it
         self._deadline_ms = None  # the timeout the SIGALRM deadline enforces; None: none
         self._build_arguments = None  # (params, payload) -> run()'s arguments, per script
-        self._quick_requests = 0  # quick `score` requests in a row (see HOLD_AFTER_QUICK_REQUESTS)
         self._handlers = {"load": self.load, "init": self.init, "score": self.score}
 
     def serve_forever(self):
@@ -170,20 +163,16 @@ class Runner:
     # -- score ---------------------------------------------------------------------
 
     def score(self, frame):
-        """Call run() for one HTTP request and answer its response."""
-        started = time.perf_counter()
+        """Call run() for one HTTP request and answer its response.
+
+        The answer is written before the next request starts: after a crash the server
+        requeues only the requests behind the one running, as never started.
+        """
         try:
             response = self._score(frame.params, frame.payload)
-        except BaseException:
-            self._quick_requests = 0
-            raise
         finally:
             self.stdout_writer.send_partial_line()
-        if time.perf_counter() - started < QUICK_REQUEST_SECONDS:
-            self._quick_requests += 1
-        else:
-            self._quick_requests = 0
-        self._send_response(frame.request_id, response, self._quick_requests < HOLD_AFTER_QUICK_REQUESTS)
+        self._send_response(frame.request_id, response)
 
     def _score(self, params, payload):
         """The response to send; raises Failure for the error answers."""
@@ -242,8 +231,8 @@ class Runner:
         response.run_ms = run_ms
         return response
 
-    def _send_response(self, request_id, response, flush):
-        """Send the answer; flush=False lets it wait for the next read (see QUICK_REQUEST_SECONDS)."""
+    def _send_response(self, request_id, response):
+        """Send the answer now (a streamed one chunk by chunk, then its `end`)."""
         run_ms = response.run_ms
         if (
             request_id.__class__ is int
@@ -256,7 +245,7 @@ class Runner:
         ):
             body = response.body
             try:
-                self.channel.send_line(_JSON_RESULT_LINE % (request_id, run_ms, len(body)), body, flush)
+                self.channel.send_line(_JSON_RESULT_LINE % (request_id, run_ms, len(body)), body)
             finally:
                 response.close()
             return
@@ -269,7 +258,7 @@ class Runner:
         }
         if not response.is_streaming:
             try:
-                self.channel.respond(request_id, result, response.body, flush)
+                self.channel.respond(request_id, result, response.body)
             finally:
                 response.close()
             return
@@ -277,11 +266,21 @@ class Runner:
         self.channel.notify("end", {"id": request_id, "error": self._stream_chunks(request_id, response)})
 
     def _stream_chunks(self, request_id, response):
-        """Send the body as `chunk` notifications; the error text if the body failed."""
+        """Send the body as `chunk` notifications; the error text if the body failed.
+
+        Between chunks, a `cancel` for this request (the client went away or stopped
+        reading) stops the body: the generator is closed, so its `finally` runs.
+        """
+        chunks = response.chunks
+        cancel_requested = self.channel.cancel_requested
         try:
-            for chunk in response.chunks:
+            for chunk in chunks:
                 if chunk:
                     self.channel.notify("chunk", {"id": request_id}, chunk)
+                if cancel_requested(request_id):
+                    self.log.info(SERVER_LOGGER, "The server cancelled the streamed answer to request {}: the client"
+                                  " stopped reading it; the body's generator is closed".format(request_id))
+                    return CANCELLED_STREAM_ERROR
         except ChannelClosed:
             raise
         except BaseException as error:
@@ -289,7 +288,12 @@ class Runner:
             return exception_summary(error)
         finally:
             try:
-                response.close()
+                close_iterator = getattr(chunks, "close", None)
+                try:
+                    if callable(close_iterator):
+                        close_iterator()  # a wrapper generator (iter_encoded) first
+                finally:
+                    response.close()  # then the script's own generator
             finally:
                 self.stdout_writer.send_partial_line()
         return None
@@ -353,7 +357,6 @@ def serve(rfile, wfile):
                 Runner(channel, log, stdout_writer).serve_forever()
         finally:
             stop_timer()
-            channel.flush()  # answers still pending (after `shutdown`, say)
     except ChannelClosed:
         pass  # the server is gone: nothing left to answer
 
@@ -375,10 +378,10 @@ def take_over_stdio():
     null_input = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null_input, 0)
     os.close(null_input)
-    # Buffered input (the channel's read1() is one syscall, and a large payload is read
-    # straight into its bytes); unbuffered output (the channel gathers each write
-    # itself, a write is then one syscall and no copy).
-    return os.fdopen(protocol_in, "rb"), os.fdopen(protocol_out, "wb", buffering=0)
+    # Unbuffered both ways: a read or a write is one syscall; the channel keeps its own
+    # input buffer (a second one here would hide input from its look-ahead poll, see
+    # Channel.cancel_requested) and gathers each frame into one write itself.
+    return os.fdopen(protocol_in, "rb", buffering=0), os.fdopen(protocol_out, "wb", buffering=0)
 
 
 def run_exit_handlers_briefly():
@@ -417,6 +420,10 @@ def main(argv=None):
     # directly (set again to the path `load` resolves, see script.py).
     sys.argv = [labels.get("entry_script", sys.argv[0])]
     rfile, wfile = take_over_stdio()
+    # A process the script forks (os.fork(), multiprocessing) drops its copies of the
+    # channel, so the server sees the end of the channel when the runner dies, and
+    # never serves (forking.py).
+    protect_channel_across_fork([rfile.fileno(), wfile.fileno()])
     faulthandler.enable()  # a crash in native code leaves a trace on stderr
     if hasattr(signal, "SIGINT"):
         # Ctrl+C in a terminal reaches the whole process group: the server decides

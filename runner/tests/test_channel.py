@@ -3,7 +3,9 @@
 import io
 import json
 import math
+import os
 import threading
+import time
 import unittest
 
 from tests import support  # noqa: F401  (puts the runner on sys.path)
@@ -114,51 +116,106 @@ def read_everything(channel):
         frames.append((frame.request_id, frame.method, frame.payload))
 
 
-class PendingOutputTest(unittest.TestCase):
-    """flush=False: a frame waits until the reader needs input, never longer."""
+class AnswersLeaveAtOnceTest(unittest.TestCase):
+    """Every frame is written when sent: the server relies on it (PROTOCOL.md, "Messages")."""
 
-    def test_held_frames_leave_together_before_the_reader_reads(self):
+    def test_an_answer_is_written_before_the_next_request_is_taken(self):
         output = io.BytesIO()
-        seen_at_read = []
-
-        class Input(io.BytesIO):
-            def read1(self, size=-1):
-                seen_at_read.append(output.getvalue())
-                return super().read1(size)
-
-        requests = b'{"id":1,"method":"a"}\n{"id":2,"method":"b"}\n'
-        channel = Channel(Input(requests), output)
-        first = channel.read_frame()
-        channel.respond(first.request_id, {}, b"one", flush=False)
-        second = channel.read_frame()  # already buffered: no read, nothing written yet
-        self.assertEqual(output.getvalue(), b"")
-        channel.respond(second.request_id, {}, b"two", flush=False)
-        self.assertIsNone(channel.read_frame())
-        self.assertEqual(seen_at_read[0], b"")
-        self.assertEqual([m["id"] for m, _ in support.parse_output(seen_at_read[-1])], [1, 2])
-
-    def test_a_frame_is_not_held_when_no_next_request_is_here(self):
-        output = io.BytesIO()
-        channel = Channel(io.BytesIO(b'{"id":1,"method":"a"}\n'), output)
-        channel.respond(channel.read_frame().request_id, {}, b"one", flush=False)
+        channel = Channel(io.BytesIO(b'{"id":1,"method":"a"}\n{"id":2,"method":"b"}\n'), output)
+        channel.respond(channel.read_frame().request_id, {}, b"one")
+        # The next request is already buffered: the answer did not wait for it.
         self.assertEqual(support.parse_output(output.getvalue()), [({"jsonrpc": "2.0", "id": 1, "result": {}, "payload": 3}, b"one")])
+        channel.respond(channel.read_frame().request_id, {}, b"x" * 100000)
+        self.assertEqual([p for _, p in support.parse_output(output.getvalue())], [b"one", b"x" * 100000])
 
-    def test_a_flushed_frame_takes_the_held_ones_along_in_order(self):
-        output = io.BytesIO()
-        channel = Channel(io.BytesIO(b'{"id":1,"method":"a"}\n{"id":2,"method":"b"}\n'), output)
-        channel.respond(channel.read_frame().request_id, {}, b"held", flush=False)
-        self.assertEqual(output.getvalue(), b"")
-        thread = threading.Thread(target=channel.notify, args=("log", {"from": "thread"}))
-        thread.start()
-        thread.join()
-        frames = support.parse_output(output.getvalue())
-        self.assertEqual([(m.get("id"), m.get("method"), p) for m, p in frames], [(1, None, b"held"), (None, "log", b"")])
+    def test_a_small_frame_is_one_write(self):
+        writes = []
 
-    def test_a_large_payload_is_written_at_once(self):
-        output = io.BytesIO()
-        channel = Channel(io.BytesIO(b'{"id":1,"method":"a"}\n{"id":2,"method":"b"}\n'), output)
-        channel.respond(channel.read_frame().request_id, {}, b"x" * 100000, flush=False)
-        self.assertEqual(support.parse_output(output.getvalue())[0][1], b"x" * 100000)
+        class Output(io.BytesIO):
+            def write(self, data):
+                writes.append(bytes(data))
+                return super().write(data)
+
+        Channel(io.BytesIO(), Output()).respond(1, {}, b"body")
+        self.assertEqual(writes, [b'{"jsonrpc":"2.0","id":1,"result":{},"payload":4}\nbody'])
+
+
+def cancel(request_id):
+    return ('{"jsonrpc":"2.0","method":"cancel","params":{"id":%d}}\n' % request_id).encode()
+
+
+class CancelLookAheadTest(unittest.TestCase):
+    """cancel_requested(): a `cancel` seen between chunks, without blocking or losing frames."""
+
+    def test_a_buffered_cancel_is_found_and_other_frames_kept_in_order(self):
+        data = (b'{"id":1,"method":"score"}\n{"id":2,"method":"score","payload":3}\nabc'
+                + cancel(9) + b"not json\n" + cancel(1) + b'{"id":3,"method":"score"}\n')
+        channel = channel_reading(data)
+        self.assertEqual(channel.read_frame().request_id, 1)
+        self.assertTrue(channel.cancel_requested(1))
+        self.assertFalse(channel.cancel_requested(1), "a cancel is consumed once")
+        frame = channel.read_frame()
+        self.assertEqual((frame.request_id, frame.payload), (2, b"abc"))
+        stale = channel.read_frame()
+        self.assertEqual((stale.method, stale.params), ("cancel", {"id": 9}))
+        with self.assertRaises(BadFrame):
+            channel.read_frame()
+        self.assertEqual(channel.read_frame().request_id, 3)
+        self.assertIsNone(channel.read_frame())
+
+    def test_no_cancel_means_no_wait_on_a_pipe_with_nothing_to_read(self):
+        read_end, write_end = os.pipe()
+        self.addCleanup(os.close, write_end)
+        with os.fdopen(read_end, "rb", buffering=0) as rfile:
+            channel = Channel(rfile, io.BytesIO())
+            started = time.monotonic()
+            self.assertFalse(channel.cancel_requested(1))
+            self.assertLess(time.monotonic() - started, 1.0)
+
+    def test_a_cancel_arriving_on_the_pipe_is_seen_behind_a_large_body_being_written(self):
+        read_end, write_end = os.pipe()
+        body = bytes(range(256)) * 4096  # 1 MiB: more than a pipe holds
+        data = (b'{"id":1,"method":"score"}\n' + b'{"id":2,"method":"score","payload":%d}\n' % len(body)
+                + body + cancel(1) + b'{"id":3,"method":"init"}\n')
+        writer = threading.Thread(target=write_and_close, args=(write_end, data))
+        writer.start()
+        self.addCleanup(writer.join)
+        with os.fdopen(read_end, "rb", buffering=0) as rfile:
+            channel = Channel(rfile, io.BytesIO())
+            self.assertEqual(channel.read_frame().request_id, 1)
+            deadline = time.monotonic() + 20
+            while not channel.cancel_requested(1):
+                self.assertLess(time.monotonic(), deadline, "the cancel was never seen")
+                time.sleep(0.001)
+            frame = channel.read_frame()
+            self.assertEqual((frame.request_id, frame.payload), (2, body))
+            self.assertEqual(channel.read_frame().request_id, 3)
+            self.assertIsNone(channel.read_frame())
+
+    def test_a_payload_still_arriving_is_finished_by_read_frame(self):
+        read_end, write_end = os.pipe()
+        body = b"y" * 300000
+        head = b'{"id":1,"method":"score"}\n{"id":2,"method":"score","payload":%d}\n' % len(body)
+        os.write(write_end, head + body[:1000])
+        with os.fdopen(read_end, "rb", buffering=0) as rfile:
+            channel = Channel(rfile, io.BytesIO())
+            self.assertEqual(channel.read_frame().request_id, 1)
+            self.assertFalse(channel.cancel_requested(1))
+            writer = threading.Thread(target=write_and_close, args=(write_end, body[1000:]))
+            writer.start()
+            self.addCleanup(writer.join)
+            frame = channel.read_frame()
+            self.assertEqual((frame.request_id, frame.payload), (2, body))
+            self.assertIsNone(channel.read_frame())
+
+
+def write_and_close(fd, data):
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 class SendTest(unittest.TestCase):

@@ -20,15 +20,25 @@ from tests.support import (
 )
 
 
+def kill_pid_in(path):
+    """Kill the process whose pid a test's script wrote to `path`, if it is still there."""
+    try:
+        with open(path) as pid_file:
+            os.kill(int(pid_file.read()), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
 class RunnerProcessTest(unittest.TestCase):
     def setUp(self):
         self.folder = ScriptFolder()
         self.addCleanup(self.folder.remove)
 
-    def run_script(self, source, *frames, env=None, python=sys.executable):
+    def run_script(self, source, *frames, env=None, python=sys.executable, timeout=30):
         path = self.folder.write("score.py", source)
         data = b"".join([load_frame(path), request_frame(2, "init")] + list(frames))
-        returncode, output, stderr = run_runner_process(data, cwd=self.folder.path, env=env, python=python)
+        returncode, output, stderr = run_runner_process(data, cwd=self.folder.path, env=env, python=python,
+                                                        timeout=timeout)
         return returncode, Conversation(output), stderr
 
     def test_the_worker_labels_are_accepted_and_the_script_sees_its_own_argv(self):
@@ -66,6 +76,59 @@ def run(data):
         self.assertEqual(json.loads(talk.result(3)[1]), {"stdin": ""})
         self.assertEqual(talk.log_messages("azmlinfsrv.print"), ["printed"])
         for text in ("raw write to fd 1", "original stdout", "child process output", "child given sys.stdout"):
+            self.assertIn(text, stderr)
+
+    def test_a_child_forked_in_run_does_not_keep_the_channel_open(self):
+        # The child outlives the runner; the server must still see the end of the
+        # channel at once (its stderr is pointed away, so only the protocol could hold it).
+        pid_file = os.path.join(self.folder.path, "child.pid")
+        self.addCleanup(kill_pid_in, pid_file)
+        started = time.monotonic()
+        returncode, talk, stderr = self.run_script("""
+            import os, time
+
+            def init(): pass
+
+            def run(data):
+                if os.fork() == 0:
+                    null = os.open(os.devnull, os.O_RDWR)
+                    os.dup2(null, 1)
+                    os.dup2(null, 2)
+                    with open({pid_file!r}, "w") as pid_file:
+                        pid_file.write(str(os.getpid()))
+                    time.sleep(30)
+                    os._exit(0)
+                os._exit(3)
+        """.format(pid_file=pid_file), score_frame(3), timeout=15)
+        self.assertEqual(returncode, 3, stderr)
+        self.assertLess(time.monotonic() - started, 15)
+        self.assertEqual(talk.result(2), ({}, b""))
+        self.assertEqual([message.get("id") for message, _ in talk.frames if "method" not in message], [1, 2])
+
+    def test_a_forked_child_that_returns_into_the_runner_never_answers(self):
+        returncode, talk, stderr = self.run_script("""
+            import logging, os
+
+            def init(): pass
+
+            def run(data):
+                if data != "fork":
+                    return {"pid": os.getpid()}
+                pid = os.fork()
+                if pid == 0:
+                    print("printed in the child")
+                    logging.getLogger("child").warning("logged in the child")
+                    return {"from": "the child"}
+                _, status = os.waitpid(pid, 0)
+                return {"from": "the parent", "child_exit_status": status}
+        """, score_frame(3, body=b"fork"), score_frame(4, body=b"again"))
+        self.assertEqual(returncode, 0, stderr)
+        self.assertEqual(json.loads(talk.result(3)[1]), {"from": "the parent", "child_exit_status": 0})
+        self.assertIn("pid", json.loads(talk.result(4)[1]))
+        self.assertEqual([message.get("id") for message, _ in talk.frames if "method" not in message], [1, 2, 3, 4])
+        self.assertEqual(talk.log_messages("azmlinfsrv.print"), [])
+        for text in ("INFO azmlinfsrv.print: printed in the child", "WARNING child: logged in the child",
+                     "returned into the runner's loop"):
             self.assertIn(text, stderr)
 
     def test_rawhttp_gets_flask_s_request_or_the_stand_in_without_flask(self):

@@ -408,11 +408,71 @@ class ScriptShapesTest(ServeTestCase):
         self.assertEqual(len(events), 9)
 
 
+    def test_a_cancel_closes_the_streaming_generator_and_other_frames_wait_their_turn(self):
+        talk = self.serve_script("""
+            from azureml.contrib.services.aml_response import AMLResponse
+
+            CLOSED = []
+
+            def init(): pass
+
+            def forever(tag):
+                try:
+                    for _ in range(10000):  # "forever", but a runner that misses the cancel ends
+                        yield tag
+                finally:
+                    CLOSED.append(tag.decode())
+
+            def three(tag):
+                for _ in range(3):
+                    yield tag
+
+            def run(data):
+                if data == "forever":
+                    return AMLResponse(forever(b"f"), 200)
+                if data == "three":
+                    return AMLResponse(three(b"t"), 200)
+                return {"closed": CLOSED}
+        """, score_frame(3, body=b"forever"), notification_frame("cancel", {"id": 99}), notification_frame("cancel", {"id": 3}),
+            score_frame(4, body=b"report"), notification_frame("cancel", {"id": 5}), score_frame(5, body=b"three"))
+        ends = [params for params, _ in talk.notifications("end")]
+        self.assertEqual(ends, [{"id": 3, "error": "cancelled: the client stopped reading the answer"},
+                                {"id": 5, "error": None}])
+        # The generator's finally ran before the next request started.
+        self.assertEqual(json.loads(talk.result(4)[1]), {"closed": ["f"]})
+        # A cancel for a request that is not streaming (yet, or any more) is ignored.
+        self.assertEqual([payload for params, payload in talk.notifications("chunk") if params["id"] == 5], [b"t"] * 3)
+        order = [message.get("id") or message["params"].get("id") for message, _ in talk.frames
+                 if message.get("method") in (None, "end")]
+        self.assertEqual(order, [1, 2, 3, 3, 4, 5, 5])
+
+
 class ProtocolEdgesTest(ServeTestCase):
     def test_shutdown_request_is_answered_and_ends_serving(self):
         talk = Conversation.serve(request_frame(5, "shutdown"), request_frame(6, "no_such_method"))
         self.assertEqual(talk.result(5), ({}, b""))
         self.assertEqual([message.get("id") for message, _ in talk.frames], [None, 5])
+
+    def test_every_answer_is_written_before_the_next_request_starts(self):
+        # Pipelined quick requests: each run() counts the answers already written to
+        # the output file. The server requeues only requests behind the running one
+        # after a crash, which is right only if no answer is ever held back.
+        path = self.folder.write("score.py", """
+            def init(): pass
+
+            def run(data):
+                with open(data, "rb") as output:
+                    return {"answers_before": output.read().count(b'"run_ms"')}
+        """)
+        output_path = os.path.join(self.folder.path, "output.bin")
+        frames = [load_frame(path), request_frame(2, "init")]
+        frames += [score_frame(request_id, body=output_path.encode()) for request_id in range(3, 43)]
+        with open(output_path, "wb", buffering=0) as output:
+            runner.serve(io.BytesIO(b"".join(frames)), output)
+        with open(output_path, "rb") as output:
+            talk = Conversation(parse_output(output.read()))
+        self.assertEqual([json.loads(talk.result(request_id)[1])["answers_before"] for request_id in range(3, 43)],
+                         list(range(40)))
 
     def test_end_of_input_ends_serving(self):
         talk = Conversation.serve()

@@ -11,6 +11,7 @@ mod distribution;
 mod examples;
 mod headers;
 mod inputs;
+mod integrity;
 mod lifecycle;
 mod limits;
 mod logs;

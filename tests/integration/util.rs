@@ -149,13 +149,12 @@ impl Launch {
         self
     }
 
-    pub fn spawn(self) -> Server {
+    /// The server's command line, environment and folder, with stdin from the null
+    /// device; the caller decides where its output goes (`spawn` pipes it into
+    /// `Output`; a test may send it to a file instead).
+    pub fn command(&self) -> Command {
         let mut command = Command::new(BINARY);
-        command
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.args(&self.args).stdin(Stdio::null());
         // Tests must not depend on the developer's shell: the server sees only what the
         // test passes, plus what any process needs to find programs, a home, a locale
         // and a temporary folder. (`AZMLINFSRV_*`, `AZUREML_*`, `VIRTUAL_ENV`... from
@@ -170,6 +169,12 @@ impl Launch {
         if let Some(cwd) = &self.cwd {
             command.current_dir(cwd);
         }
+        command
+    }
+
+    pub fn spawn(self) -> Server {
+        let mut command = self.command();
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("cannot start the azmlinfsrv binary");
         let output = Output::default();
         let readers = vec![

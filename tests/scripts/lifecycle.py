@@ -8,6 +8,11 @@
 #   {"pid": true}       answer the runner's pid
 #   {"interrupt": true} raise KeyboardInterrupt in run()
 #   {"stderr_mb": n}    write n MB to stderr
+#   {"print": text}     print(text) (a log line the server writes before the answer)
+#   {"fork_sleeper": path}  fork a child that writes its pid to path and sleeps 30 s;
+#                       run() goes on once the pid is written
+#   {"shell_pidfile": path} with SIGALRM blocked (a native hang), run
+#                       sh -c 'echo $$ > path; exec sleep 100000' through os.system
 # init() fails while the file named by LIFECYCLE_INIT_FAIL_MARKER exists.
 # While the file named by LIFECYCLE_CRASH_MARKER exists, the process dies right after
 # init() and in run(), before answering anything: a crash loop.
@@ -50,6 +55,23 @@ def run(raw):
         deadline = time.monotonic() + 60
         while not os.path.exists(request["gate"]) and time.monotonic() < deadline:
             time.sleep(0.005)
+    if "print" in request:
+        print(request["print"])
+    if "fork_sleeper" in request:
+        pid_path = request["fork_sleeper"]
+        if os.fork() == 0:
+            with open(pid_path + ".tmp", "w") as pid_file:
+                pid_file.write(str(os.getpid()))
+            os.rename(pid_path + ".tmp", pid_path)
+            time.sleep(30)
+            os._exit(0)
+        # The child is known (its pid written) before run() goes on.
+        deadline = time.monotonic() + 10
+        while not os.path.exists(pid_path) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    if "shell_pidfile" in request:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        os.system("sh -c 'echo $$ > %s; exec sleep 100000'" % request["shell_pidfile"])
     if "sleep" in request:
         time.sleep(request["sleep"])
     if "native_hang" in request:

@@ -90,6 +90,10 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
         boot_failures_tx,
     );
     tracing::info!(target: "azmlinfsrv", "Scoring timeout is set to {}", settings.scoring_timeout_ms());
+    if settings.scoring_timeout.is_none() {
+        // The contract's line above stays as users grep for it; this one says what 0 means.
+        tracing::info!(target: "azmlinfsrv", "SCORING_TIMEOUT_MS is 0: there is no scoring timeout, a request may run as long as run() takes");
+    }
 
     let state = Arc::new(AppState {
         pool: pool.clone(),

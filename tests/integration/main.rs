@@ -18,4 +18,5 @@ mod openapi;
 mod outputs;
 mod request_path;
 mod runner_unit_tests;
+mod settings;
 mod startup;

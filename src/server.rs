@@ -42,7 +42,7 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
     }
     let interpreter = interpreter::choose(&settings.python)?;
     tracing::info!(target: "azmlinfsrv", "Using Python {} ({})", interpreter.program.display(), interpreter.reason);
-    let runner_script = runner_files::install()?;
+    let runner_script = runner_files::install(settings.cache_home.as_deref(), &settings.temp_dir)?;
 
     // Bind before starting Python: a port in use fails fast and leaves nothing behind.
     let listener = bind(settings.port).await?;

@@ -102,6 +102,11 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// How long a client may take to send its headers, and then its body.
     pub read_timeout: Duration,
+    /// The user's cache folder, where the runner files are kept: `XDG_CACHE_HOME`, else
+    /// `$HOME/.cache`, else `LOCALAPPDATA` (absolute paths only, as the XDG spec says).
+    pub cache_home: Option<PathBuf>,
+    /// `TMPDIR` (else the system's temporary folder): the private fallback goes there.
+    pub temp_dir: PathBuf,
     /// Variables exported to the workers, as the reference exports them to its workers.
     pub child_env: Vec<(String, String)>,
     pub shown: ShownValues,
@@ -281,6 +286,12 @@ impl Settings {
             max_body_bytes: max_body_mb.saturating_mul(1024 * 1024),
             shutdown_grace: Duration::from_secs(shutdown_grace_secs),
             read_timeout: Duration::from_secs(read_timeout_secs),
+            cache_home: cache_home(env),
+            temp_dir: env
+                .get("TMPDIR")
+                .map(PathBuf::from)
+                .filter(|dir| dir.is_absolute())
+                .unwrap_or_else(default_temp_dir),
             child_env: Vec::new(),
             shown,
             notices,
@@ -309,6 +320,25 @@ fn app_insights(flags: &Flags, sources: &Sources) -> AppInsights {
         is_key_valid: (is_asked_for && key.is_some()).then_some(is_enabled),
         key,
     }
+}
+
+fn default_temp_dir() -> PathBuf {
+    if cfg!(unix) {
+        PathBuf::from("/tmp")
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+fn cache_home(env: &Environment) -> Option<PathBuf> {
+    let absolute = |key: &str| {
+        env.get(key)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    absolute("XDG_CACHE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
+        .or_else(|| absolute("LOCALAPPDATA"))
 }
 
 fn python_request(flags: &Flags, env: &Environment) -> PythonRequest {

@@ -1,7 +1,9 @@
 //! Settings at their edges: a bad value stops the start (exit non-zero) with a message
 //! naming the setting, whether it came from the command line, the environment or the
-//! config file; `SCORING_TIMEOUT_MS=0` means no scoring timeout.
+//! config file; `SCORING_TIMEOUT_MS=0` means no scoring timeout; the runner files go to
+//! a private folder even when the cache folder is shared or cannot be written.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -133,4 +135,78 @@ fn the_default_scoring_timeout_does_not_claim_to_be_off() {
     let log = server.startup_log();
     check!(server, log.contains("Scoring timeout is set to 3600000"));
     check!(server, !log.contains("there is no scoring timeout"));
+}
+
+/// The uid the server runs as (ours): it names its private temporary folder.
+fn our_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_shared_cache_folder_gives_way_to_a_private_one_named_in_the_log() {
+    let scratch = Scratch::new("shared-cache-home");
+    let shared = scratch.path.join("shared-cache");
+    std::fs::create_dir(&shared).unwrap();
+    set_mode(&shared, 0o777);
+    let temp = scratch.path.join("tmp");
+    std::fs::create_dir(&temp).unwrap();
+    set_mode(&temp, 0o700);
+    let server = Launch::script(&test_script("probe.py"))
+        .env("XDG_CACHE_HOME", shared.display().to_string())
+        .env("TMPDIR", temp.display().to_string())
+        .start();
+    let response = server.post("/score", r#"{"case": "sleep", "seconds": 0}"#);
+    check!(server, response.status == 200, "{}", response.text());
+    let private = temp.join(format!("azmlinfsrv-{}", our_uid()));
+    let log = server.startup_log();
+    let notice = log
+        .lines()
+        .find(|line| line.contains("for the Python runner files"))
+        .unwrap_or("");
+    check!(
+        server,
+        notice.contains(" W [")
+            && notice.contains(&shared.join("azmlinfsrv").display().to_string())
+            && notice.contains("can be written by other users (mode 777)")
+            && notice.contains(&format!("using the private folder {}", private.display())),
+        "the fallback line: {notice:?}"
+    );
+    check!(
+        server,
+        !shared.join("azmlinfsrv").exists(),
+        "nothing written to the shared folder"
+    );
+    check!(server, private.is_dir());
+}
+
+#[test]
+fn an_unwritable_home_gives_way_to_a_private_temporary_folder() {
+    let scratch = Scratch::new("unwritable-home");
+    // A home below a file: nothing can be created in it, even by root (for whom a
+    // read-only mode would be no obstacle), as on a read-only file system.
+    let file = scratch.write("not-a-folder", "");
+    let home = file.join("home");
+    let temp = scratch.path.join("tmp");
+    std::fs::create_dir(&temp).unwrap();
+    let server = Launch::script(&test_script("probe.py"))
+        .env("HOME", home.display().to_string())
+        .env("TMPDIR", temp.display().to_string())
+        .start();
+    let response = server.post("/score", r#"{"case": "sleep", "seconds": 0}"#);
+    check!(server, response.status == 200, "{}", response.text());
+    let log = server.startup_log();
+    let private = temp.join(format!("azmlinfsrv-{}", our_uid()));
+    check!(
+        server,
+        log.contains(&format!(
+            "Cannot use {} for the Python runner files",
+            home.join(".cache").join("azmlinfsrv").display()
+        )) && log.contains(&format!("using the private folder {}", private.display()))
+    );
 }

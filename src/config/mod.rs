@@ -5,13 +5,16 @@
 //! - `flags`: the raw command line; `config_file`: the JSON config file;
 //! - `values`: every value checked in one place, whatever its source;
 //! - `child_env`: what the workers get exported; `banner`: the start-up text;
-//! - `paths`: paths resolved as the reference resolves them.
+//! - `paths`: paths resolved as the reference resolves them;
+//! - `properties`: property tests of all of the above (any text gives a value or an error).
 
 pub mod banner;
 mod child_env;
 mod config_file;
 mod flags;
 mod paths;
+#[cfg(test)]
+mod properties;
 mod values;
 
 use std::collections::BTreeMap;

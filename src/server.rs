@@ -40,6 +40,9 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
     for notice in &settings.notices {
         tracing::warn!(target: "azmlinfsrv", "{notice}");
     }
+    // The reference logs this at every start, App Insights on or off, and its users (and
+    // its own test suite) grep for it; whether it is on is in the settings block above.
+    tracing::info!(target: "azmlinfsrv", "Starting up app insights client");
     let interpreter = interpreter::choose(&settings.python)?;
     tracing::info!(target: "azmlinfsrv", "Using Python {} ({})", interpreter.program.display(), interpreter.reason);
     let runner_script = runner_files::install(settings.cache_home.as_deref(), &settings.temp_dir)?;

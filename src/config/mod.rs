@@ -236,13 +236,13 @@ impl Settings {
         let shutdown_grace_secs = sources.flag_or_env(
             flags.shutdown_grace,
             "AZMLINFSRV_SHUTDOWN_GRACE",
-            |key, text| values::whole_number(key, text, 0, "a time in seconds"),
+            |key, text| values::seconds(key, text, 0),
             DEFAULT_SHUTDOWN_GRACE_SECS,
         )?;
         let read_timeout_secs = sources.flag_or_env(
             flags.read_timeout.map(|secs| secs as u64),
             "AZMLINFSRV_READ_TIMEOUT",
-            |key, text| values::whole_number(key, text, 1, "a time in seconds"),
+            |key, text| values::seconds(key, text, 1),
             DEFAULT_READ_TIMEOUT_SECS,
         )?;
         let shown = ShownValues {

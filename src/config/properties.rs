@@ -204,7 +204,12 @@ proptest! {
         let keys: Vec<&str> = env.keys().copied().collect();
         let env: Environment = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         match Settings::resolve(&flags_with_script(), &env, &app_dir()) {
-            Ok(settings) => prop_assert!(settings.worker_count >= 1 && settings.queue_limit >= 1),
+            Ok(settings) => {
+                prop_assert!(settings.worker_count >= 1 && settings.queue_limit >= 1);
+                // Times a timer can add to an `Instant` without overflowing.
+                prop_assert!(settings.read_timeout.as_secs() <= values::MAX_SECONDS);
+                prop_assert!(settings.shutdown_grace.as_secs() <= values::MAX_SECONDS);
+            }
             Err(error) => {
                 prop_assert!(names_a_cause(&error.message, &keys), "{}", error.message);
                 prop_assert!(error.exit_code == 1 || error.exit_code == 3);

@@ -36,6 +36,8 @@ fn bad_values_from_the_environment_stop_the_start_naming_the_variable() {
         ("AZMLINFSRV_MAX_BODY_MB", "0"),
         ("AZMLINFSRV_QUEUE_LIMIT", "-3"),
         ("AZMLINFSRV_SHUTDOWN_GRACE", "soon"),
+        ("AZMLINFSRV_READ_TIMEOUT", "18446744073709551615"),
+        ("AZMLINFSRV_SHUTDOWN_GRACE", "31536001"),
         ("SCORING_TIMEOUT_MS", "99999999999999"),
         ("SCORING_TIMEOUT_MS", "-1"),
         ("SCORING_TIMEOUT_MS", "abc"),
@@ -91,6 +93,8 @@ fn bad_values_on_the_command_line_stop_the_start_naming_the_flag() {
         ("--max_body_mb", "0"),
         ("--queue_limit", "0"),
         ("--shutdown_grace", "soon"),
+        ("--read_timeout", "18446744073709551615"),
+        ("--shutdown_grace", "99999999999"),
         ("--port", "70000"),
     ] {
         let script = test_script("probe.py");

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -69,15 +70,26 @@ pub async fn flushed() {
 }
 
 async fn queue_when_room(mut item: Output) {
+    let output = output();
+    let size = item.size();
     loop {
-        match output().lines.try_send(item) {
-            Ok(()) => return,
-            Err(std::sync::mpsc::TrySendError::Full(back)) => {
-                item = back;
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        let queued = QUEUED_BYTES.load(Ordering::Acquire);
+        // A line longer than the whole budget still goes, once the queue is empty.
+        if queued == 0 || queued + size <= LOG_QUEUE_BYTES {
+            QUEUED_BYTES.fetch_add(size, Ordering::AcqRel);
+            match output.lines.try_send(item) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                    QUEUED_BYTES.fetch_sub(size, Ordering::AcqRel);
+                    item = back;
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                    QUEUED_BYTES.fetch_sub(size, Ordering::AcqRel);
+                    return;
+                }
             }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
         }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
 
@@ -100,18 +112,42 @@ enum Output {
     Written(tokio::sync::oneshot::Sender<()>),
 }
 
+impl Output {
+    /// The bytes it counts against `LOG_QUEUE_BYTES`.
+    fn size(&self) -> usize {
+        match self {
+            Output::Text(bytes) => bytes.len(),
+            Output::Flush(_) | Output::Written(_) => 0,
+        }
+    }
+}
+
 /// Lines waiting for the writer thread at most: past that, senders wait (the server's
 /// own lines block, a worker's records make its reader wait), so memory stays bounded.
 const LOG_QUEUE_LINES: usize = 16 * 1024;
+
+/// Bytes waiting for the writer thread at most, for the lines workers send: lines can
+/// be long (a printed data frame or array), and 16 Ki lines of 64 KiB were measured
+/// to grow the server by 200 MiB while its stdout was not read.
+const LOG_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 
 /// The sending side of the writer thread.
 struct LogOutput {
     lines: std::sync::mpsc::SyncSender<Output>,
 }
 
+/// Bytes of `Output::Text` queued and not yet written.
+static QUEUED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
 impl LogOutput {
+    /// Queues the server's own lines: short and few, so they wait only for the line
+    /// bound, but they are counted so that workers' records leave them room.
     fn send(&self, output: Output) {
-        let _ = self.lines.send(output);
+        let size = output.size();
+        QUEUED_BYTES.fetch_add(size, Ordering::AcqRel);
+        if self.lines.send(output).is_err() {
+            QUEUED_BYTES.fetch_sub(size, Ordering::AcqRel);
+        }
     }
 }
 
@@ -142,6 +178,9 @@ fn write_lines(receiver: std::sync::mpsc::Receiver<Output>) {
                 // A closed stdout (piped into `head`) must not take the server down.
                 Output::Text(bytes) => {
                     let _ = stdout.write_all(&bytes);
+                    // Written into the buffer: once that is full, `write_all` waits for
+                    // the pipe, and so the queue stays full and senders wait.
+                    QUEUED_BYTES.fetch_sub(bytes.len(), Ordering::AcqRel);
                 }
                 Output::Flush(done) => {
                     let _ = stdout.flush();

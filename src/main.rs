@@ -37,7 +37,16 @@ fn main() {
         Ok(flags) => flags,
         Err(error) => exit_on_bad_flags(error),
     };
-    let env: config::Environment = std::env::vars().collect();
+    // `vars_os`: `vars` panics on a variable that is not UTF-8; such a value is kept
+    // (lossily) so that a setting spelled so fails its own check, naming the setting.
+    let env: config::Environment = std::env::vars_os()
+        .map(|(key, value)| {
+            (
+                key.to_string_lossy().into_owned(),
+                value.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
     let settings = match Settings::resolve(&flags, &env, &cwd) {
         Ok(settings) => settings,

@@ -44,9 +44,12 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
     for notice in &settings.notices {
         tracing::warn!(target: "azmlinfsrv", "{notice}");
     }
+    // The reference logs this at every start, App Insights on or off, and its users (and
+    // its own test suite) grep for it; whether it is on is in the settings block above.
+    tracing::info!(target: "azmlinfsrv", "Starting up app insights client");
     let interpreter = interpreter::choose(&settings.python)?;
     tracing::info!(target: "azmlinfsrv", "Using Python {} ({})", interpreter.program.display(), interpreter.reason);
-    let runner_script = runner_files::install()?;
+    let runner_script = runner_files::install(settings.cache_home.as_deref(), &settings.temp_dir)?;
 
     // Bind before starting Python: a port in use fails fast and leaves nothing behind.
     let listener = bind(settings.port).await?;
@@ -94,6 +97,10 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
         boot_failures_tx,
     );
     tracing::info!(target: "azmlinfsrv", "Scoring timeout is set to {}", settings.scoring_timeout_ms());
+    if settings.scoring_timeout.is_none() {
+        // The contract's line above stays as users grep for it; this one says what 0 means.
+        tracing::info!(target: "azmlinfsrv", "SCORING_TIMEOUT_MS is 0: there is no scoring timeout, a request may run as long as run() takes");
+    }
 
     let state = Arc::new(AppState {
         pool: pool.clone(),

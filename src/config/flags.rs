@@ -71,12 +71,12 @@ pub struct Flags {
 
     /// Seconds that requests in flight get to finish after SIGTERM or Ctrl+C
     /// (also AZMLINFSRV_SHUTDOWN_GRACE). Default: 30.
-    #[arg(long = "shutdown_grace", value_name = "SECONDS")]
+    #[arg(long = "shutdown_grace", value_name = "SECONDS", value_parser = parse_grace)]
     pub shutdown_grace: Option<u64>,
 
     /// Seconds a client gets to send its request headers, and again its body, before the
     /// server gives up on it (also AZMLINFSRV_READ_TIMEOUT). Default: 30.
-    #[arg(long = "read_timeout", value_name = "SECONDS", value_parser = parse_positive)]
+    #[arg(long = "read_timeout", value_name = "SECONDS", value_parser = parse_read_timeout)]
     pub read_timeout: Option<usize>,
 }
 
@@ -115,6 +115,18 @@ fn parse_positive(text: &str) -> Result<usize, String> {
         Ok(value) if value > 0 => Ok(value),
         _ => Err(format!("'{text}' is not a whole number greater than zero.")),
     }
+}
+
+/// `--shutdown_grace`: checked as `AZMLINFSRV_SHUTDOWN_GRACE` is (clap names the flag).
+fn parse_grace(text: &str) -> Result<u64, String> {
+    super::values::seconds("the grace period", text, 0).map_err(|error| error.message)
+}
+
+/// `--read_timeout`: checked as `AZMLINFSRV_READ_TIMEOUT` is (clap names the flag).
+fn parse_read_timeout(text: &str) -> Result<usize, String> {
+    super::values::seconds("the read timeout", text, 1)
+        .map(|secs| secs as usize)
+        .map_err(|error| error.message)
 }
 
 #[cfg(test)]

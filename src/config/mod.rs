@@ -5,13 +5,16 @@
 //! - `flags`: the raw command line; `config_file`: the JSON config file;
 //! - `values`: every value checked in one place, whatever its source;
 //! - `child_env`: what the workers get exported; `banner`: the start-up text;
-//! - `paths`: paths resolved as the reference resolves them.
+//! - `paths`: paths resolved as the reference resolves them;
+//! - `properties`: property tests of all of the above (any text gives a value or an error).
 
 pub mod banner;
 mod child_env;
 mod config_file;
 mod flags;
 mod paths;
+#[cfg(test)]
+mod properties;
 mod values;
 
 use std::collections::BTreeMap;
@@ -102,6 +105,11 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// How long a client may take to send its headers, and then its body.
     pub read_timeout: Duration,
+    /// The user's cache folder, where the runner files are kept: `XDG_CACHE_HOME`, else
+    /// `$HOME/.cache`, else `LOCALAPPDATA` (absolute paths only, as the XDG spec says).
+    pub cache_home: Option<PathBuf>,
+    /// `TMPDIR` (else the system's temporary folder): the private fallback goes there.
+    pub temp_dir: PathBuf,
     /// Variables exported to the workers, as the reference exports them to its workers.
     pub child_env: Vec<(String, String)>,
     pub shown: ShownValues,
@@ -228,13 +236,13 @@ impl Settings {
         let shutdown_grace_secs = sources.flag_or_env(
             flags.shutdown_grace,
             "AZMLINFSRV_SHUTDOWN_GRACE",
-            |key, text| values::whole_number(key, text, 0, "a time in seconds"),
+            |key, text| values::seconds(key, text, 0),
             DEFAULT_SHUTDOWN_GRACE_SECS,
         )?;
         let read_timeout_secs = sources.flag_or_env(
             flags.read_timeout.map(|secs| secs as u64),
             "AZMLINFSRV_READ_TIMEOUT",
-            |key, text| values::whole_number(key, text, 1, "a time in seconds"),
+            |key, text| values::seconds(key, text, 1),
             DEFAULT_READ_TIMEOUT_SECS,
         )?;
         let shown = ShownValues {
@@ -281,6 +289,12 @@ impl Settings {
             max_body_bytes: max_body_mb.saturating_mul(1024 * 1024),
             shutdown_grace: Duration::from_secs(shutdown_grace_secs),
             read_timeout: Duration::from_secs(read_timeout_secs),
+            cache_home: cache_home(env),
+            temp_dir: env
+                .get("TMPDIR")
+                .map(PathBuf::from)
+                .filter(|dir| dir.is_absolute())
+                .unwrap_or_else(default_temp_dir),
             child_env: Vec::new(),
             shown,
             notices,
@@ -309,6 +323,25 @@ fn app_insights(flags: &Flags, sources: &Sources) -> AppInsights {
         is_key_valid: (is_asked_for && key.is_some()).then_some(is_enabled),
         key,
     }
+}
+
+fn default_temp_dir() -> PathBuf {
+    if cfg!(unix) {
+        PathBuf::from("/tmp")
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+fn cache_home(env: &Environment) -> Option<PathBuf> {
+    let absolute = |key: &str| {
+        env.get(key)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    absolute("XDG_CACHE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
+        .or_else(|| absolute("LOCALAPPDATA"))
 }
 
 fn python_request(flags: &Flags, env: &Environment) -> PythonRequest {

@@ -10,6 +10,24 @@ use crate::startup_error::StartupError;
 /// timer (and so the runner's deadline) can hold without overflowing.
 pub const MAX_SCORING_TIMEOUT_MS: u64 = i32::MAX as u64;
 
+/// The longest time in seconds accepted (`AZMLINFSRV_READ_TIMEOUT`,
+/// `AZMLINFSRV_SHUTDOWN_GRACE` and their flags): a year. Far longer ones overflow the
+/// clock arithmetic of timers (hyper panicked on every connection, adding 2^64 s to an
+/// `Instant`).
+pub const MAX_SECONDS: u64 = 365 * 86_400;
+
+/// A time in seconds of at least `min` and at most `MAX_SECONDS`, as text from any source.
+pub fn seconds(name: &str, text: &str, min: u64) -> Result<u64, StartupError> {
+    let secs = whole_number(name, text, min, "a time in seconds")?;
+    if secs > MAX_SECONDS {
+        return Err(StartupError::boot(format!(
+            "Configuration error: {name} is '{text}', longer than the {MAX_SECONDS} seconds \
+             (a year) accepted. Use a smaller value."
+        )));
+    }
+    Ok(secs)
+}
+
 /// A whole number of at least `min`, as text from any source.
 pub fn whole_number<T>(name: &str, text: &str, min: T, what: &str) -> Result<T, StartupError>
 where
@@ -88,6 +106,20 @@ mod tests {
         let error = scoring_timeout("99999999999999").unwrap_err();
         assert!(error.message.contains("SCORING_TIMEOUT_MS") && error.message.contains("24.8"));
         assert!(scoring_timeout("-5").is_err());
+    }
+
+    #[test]
+    fn times_in_seconds_are_at_most_a_year() {
+        assert_eq!(
+            seconds("AZMLINFSRV_READ_TIMEOUT", "31536000", 1),
+            Ok(MAX_SECONDS)
+        );
+        let error = seconds("AZMLINFSRV_READ_TIMEOUT", "18446744073709551615", 1).unwrap_err();
+        assert!(
+            error.message.contains("AZMLINFSRV_READ_TIMEOUT") && error.message.contains("a year")
+        );
+        assert!(seconds("AZMLINFSRV_SHUTDOWN_GRACE", "0", 0).is_ok());
+        assert!(seconds("AZMLINFSRV_READ_TIMEOUT", "0", 1).is_err());
     }
 
     #[test]

@@ -502,3 +502,55 @@ fn a_relative_app_root_is_exported_as_an_absolute_path() {
         "{seen}"
     );
 }
+
+#[test]
+fn a_config_file_naming_no_script_serves_main_py_from_the_app_root() {
+    let scratch = Scratch::new("config-main-py");
+    scratch.write(
+        "app/main.py",
+        "def init():\n    pass\n\n\ndef run(data):\n    return {'from': 'main.py', 'data': data}\n",
+    );
+    let config = scratch.write("settings.json", r#"{"SERVICE_NAME": "no-script"}"#);
+    // The working directory is not the app root: `main` is found through AML_APP_ROOT.
+    let server = config_only(&config, &scratch.path)
+        .env(
+            "AML_APP_ROOT",
+            scratch.path.join("app").display().to_string(),
+        )
+        .start();
+    let response = server.post("/score", "hello");
+    check!(
+        server,
+        response.status == 200 && response.json() == json!({"from": "main.py", "data": "hello"}),
+        "{} {}",
+        response.status,
+        response.text()
+    );
+}
+
+#[test]
+fn a_config_file_naming_no_script_without_main_py_is_a_start_up_error() {
+    let scratch = Scratch::new("config-no-main-py");
+    std::fs::create_dir_all(scratch.path.join("app")).unwrap();
+    let config = scratch.write("settings.json", r#"{"SERVICE_NAME": "no-script"}"#);
+    let mut server = config_only(&config, &scratch.path)
+        .env(
+            "AML_APP_ROOT",
+            scratch.path.join("app").display().to_string(),
+        )
+        .spawn();
+    let status = server.wait_exit(Duration::from_secs(60));
+    check!(
+        server,
+        status.is_some_and(|s| !s.success()),
+        "exit {status:?}"
+    );
+    check!(
+        server,
+        server
+            .output
+            .text()
+            .contains("No score script found. Expected score script main.py"),
+        "the reason, in the reference's words"
+    );
+}

@@ -1,6 +1,7 @@
 //! The bounds a client meets before it reaches a worker (README "Limits"): the body
 //! size (`--max_body_mb`, also for chunked bodies), the head size (64 KiB), slow and
-//! idle clients (`--read_timeout`) and the queue (`--queue_limit`, `Retry-After: 1`).
+//! idle clients (`--read_timeout`) and the queue (`--queue_limit`, `Retry-After: 1`);
+//! and the bound a script meets: a log flood slows it down, the server does not grow.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -478,4 +479,119 @@ fn any_bytes_in_a_query_get_an_answer_not_a_panic() {
     }
     check!(server, !server.output.text().contains("panicked"));
     check!(server, server.get("/swagger.json").status == 200);
+}
+
+/// The server's resident memory (`VmRSS`), in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_script_flooding_a_stdout_nobody_reads_slows_down_and_the_server_does_not_grow() {
+    use std::process::{Command, Stdio};
+
+    const LINES: usize = 3200; // of 64 KiB each (tests/scripts/flood.py): 200 MiB
+    const LINE_BYTES: usize = 64 * 1024;
+    const GROWTH_BOUND_KIB: u64 = 64 * 1024;
+    // Spawned by hand: the harness reads the server's stdout at once, and the point here
+    // is a stdout that nobody reads (a stalled terminal, log collector or pipe).
+    let port = crate::util::free_port();
+    let script = test_script("flood.py");
+    let mut command = Command::new(crate::util::BINARY);
+    command
+        .args(["--entry_script", &script.display().to_string()])
+        .args(["--port", &port.to_string()])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for key in crate::util::INHERITED_ENV {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    let mut child = command.spawn().expect("cannot start the azmlinfsrv binary");
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().expect("piped stdout");
+    let child = Killed(child);
+    let pid = child.0.id();
+    let started = Instant::now();
+    while !try_request(port, "GET", "/", &[], b"").is_ok_and(|r| r.status == 200) {
+        assert!(
+            started.elapsed() < crate::util::READY_TIMEOUT,
+            "the server did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let baseline = resident_kib(pid);
+
+    let flood = std::thread::spawn(move || {
+        try_request(port, "POST", "/score", &[], LINES.to_string().as_bytes())
+    });
+    // While nobody reads: the script prints as fast as it may; the server must hold
+    // back, not buffer. Sampled for a few seconds (the wall clock is the point here).
+    let mut peak = baseline;
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(3) {
+        peak = peak.max(resident_kib(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !flood.is_finished(),
+        "the flood was answered while nobody read the log: lines were dropped"
+    );
+    eprintln!("server resident memory: {baseline} KiB at start, {peak} KiB at most while stdout was not read");
+    assert!(
+        peak <= baseline + GROWTH_BOUND_KIB,
+        "the server grew from {baseline} KiB to {peak} KiB while its stdout was not read"
+    );
+
+    // Reading again: every line comes out, the flood is answered, the server serves.
+    let flood_lines = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = flood_lines.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let flood_line = "F".repeat(LINE_BYTES);
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            let text = String::from_utf8_lossy(&line);
+            if text.trim_end().ends_with(&format!(" - {flood_line}")) {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            line.clear();
+        }
+    });
+    let answer = flood
+        .join()
+        .unwrap()
+        .expect("the flood request is answered");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json()["printed"], LINES);
+    let after = try_request(port, "POST", "/score", &[], b"1").expect("a request after");
+    assert_eq!(after.status, 200, "{}", after.text());
+    // Every line printed (the flood's and the one after) reaches stdout, none dropped.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let count = || flood_lines.load(std::sync::atomic::Ordering::Relaxed);
+    while count() < LINES + 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        count(),
+        LINES + 1,
+        "lines of 64 KiB printed by run() found on stdout"
+    );
+    drop(child);
 }

@@ -170,6 +170,7 @@ fn log_lines_have_the_contract_format() {
         "azmlinfsrv.user_script - Invoking user's init function",
         "azmlinfsrv.user_script - Users's init has completed successfully",
         "azmlinfsrv - Scoring timeout is set to 3600000",
+        "azmlinfsrv - Starting up app insights client",
         "run() is not decorated. Server will invoke it with the input in JSON string.",
     ] {
         check!(
@@ -270,4 +271,23 @@ fn azureml_log_level_debug_leaves_the_servers_own_lines_as_they_are() {
     let debug = servers_lines("DEBUG");
     assert!(!info.is_empty(), "no server lines at INFO");
     assert_eq!(info, debug, "the server's own lines at INFO and at DEBUG");
+}
+
+#[test]
+fn the_app_insights_client_line_is_logged_with_app_insights_on_too() {
+    let server = Launch::script(&test_script("echo_kinds.py"))
+        .arg("--appinsights_instrumentation_key")
+        .arg("0f8fad5b-d9cb-469f-a165-70867728950e")
+        // Anything sent stays on this machine (nothing listens there).
+        .env(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            "InstrumentationKey=0f8fad5b-d9cb-469f-a165-70867728950e;IngestionEndpoint=http://127.0.0.1:9/",
+        )
+        .start();
+    let log = server.startup_log();
+    check!(server, log.contains("Application Insights Enabled: true"));
+    check!(
+        server,
+        log.contains("azmlinfsrv - Starting up app insights client")
+    );
 }

@@ -19,4 +19,5 @@ mod openapi;
 mod outputs;
 mod request_path;
 mod runner_unit_tests;
+mod settings;
 mod startup;

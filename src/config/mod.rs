@@ -102,6 +102,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// How long a client may take to send its headers, and then its body.
     pub read_timeout: Duration,
+    /// `--reload`: new workers when the code is saved.
+    pub reload: bool,
     /// Variables exported to the workers, as the reference exports them to its workers.
     pub child_env: Vec<(String, String)>,
     pub shown: ShownValues,
@@ -237,6 +239,12 @@ impl Settings {
             |key, text| values::whole_number(key, text, 1, "a time in seconds"),
             DEFAULT_READ_TIMEOUT_SECS,
         )?;
+        let reload = sources.flag_or_env(
+            flags.reload.then_some(true),
+            "AZMLINFSRV_RELOAD",
+            values::switch,
+            false,
+        )?;
         let shown = ShownValues {
             config_file_variable: flags
                 .config_file
@@ -281,6 +289,7 @@ impl Settings {
             max_body_bytes: max_body_mb.saturating_mul(1024 * 1024),
             shutdown_grace: Duration::from_secs(shutdown_grace_secs),
             read_timeout: Duration::from_secs(read_timeout_secs),
+            reload,
             child_env: Vec::new(),
             shown,
             notices,
@@ -381,6 +390,22 @@ mod tests {
         let settings = Settings::resolve(&flags, &env, Path::new("/app")).unwrap();
         assert_eq!(settings.cors_origins, vec!["http://x"]);
         assert_eq!(settings.scoring_timeout, Some(Duration::from_millis(1000)));
+    }
+
+    #[test]
+    fn reload_is_off_unless_the_flag_or_the_variable_turns_it_on() {
+        let resolve = |flags: &Flags, env: &[(&str, &str)]| {
+            Settings::resolve(flags, &env_of(env), Path::new("/app")).map(|s| s.reload)
+        };
+        assert_eq!(resolve(&flags_with_script(), &[]), Ok(false));
+        assert_eq!(
+            resolve(&flags_with_script(), &[("AZMLINFSRV_RELOAD", "true")]),
+            Ok(true)
+        );
+        let mut flags = flags_with_script();
+        flags.reload = true;
+        assert_eq!(resolve(&flags, &[("AZMLINFSRV_RELOAD", "false")]), Ok(true));
+        assert!(resolve(&flags_with_script(), &[("AZMLINFSRV_RELOAD", "sometimes")]).is_err());
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! `--reload`: watches the scoring code and the config file, and on a save asks the pool
 //! for a new generation of workers (`Pool::reload`), logging what changed and whether the
 //! new code started. A burst of saves (or an editor's write-a-temp-file-then-rename)
-//! gives one reload: events are debounced by `notify-debouncer-mini`, and what arrives
-//! while a reload runs is folded into the next one.
+//! gives one reload: events are debounced by `notify-debouncer-full`, and what arrives
+//! while a reload runs is folded into the next one. Only writes, creations, renames and
+//! removals count: the workers reading the script on import must not trigger a reload.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use notify_debouncer_mini::notify::RecursiveMode;
-use notify_debouncer_mini::{new_debouncer, DebounceEventResult, DebouncedEventKind};
+use notify_debouncer_full::notify::event::ModifyKind;
+use notify_debouncer_full::notify::{EventKind, RecursiveMode};
+use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -110,6 +112,16 @@ impl WatchSet {
     }
 }
 
+/// Whether an event changes a file's contents or presence: opening and reading it (as
+/// every new worker does) does not, nor does the access time a read may update.
+fn is_a_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
 /// Resolves symlinks, so that the watcher's paths and ours compare equal.
 fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
@@ -122,23 +134,28 @@ pub fn watch(settings: &Settings, pool: Pool, stop: CancellationToken) {
     let set = WatchSet::of(settings);
     let (changes_tx, changes) = mpsc::unbounded_channel::<Vec<PathBuf>>();
     let filter = set.clone();
-    let debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| match result {
-        Ok(events) => {
-            let paths: Vec<PathBuf> = events
-                .into_iter()
-                // `AnyContinuous`: still being written; its `Any` follows.
-                .filter(|event| event.kind == DebouncedEventKind::Any)
-                .map(|event| event.path)
-                .filter(|path| filter.counts(path))
-                .collect();
-            if !paths.is_empty() {
-                let _ = changes_tx.send(paths);
+    let debouncer = new_debouncer(
+        DEBOUNCE,
+        None,
+        move |result: DebounceEventResult| match result {
+            Ok(events) => {
+                let paths: Vec<PathBuf> = events
+                    .into_iter()
+                    .filter(|event| is_a_change(&event.event.kind))
+                    .flat_map(|event| event.event.paths)
+                    .filter(|path| filter.counts(path))
+                    .collect();
+                if !paths.is_empty() {
+                    let _ = changes_tx.send(paths);
+                }
             }
-        }
-        Err(error) => {
-            tracing::warn!(target: "azmlinfsrv", "--reload: the file watcher reported an error: {error}; saves may be missed until the next change is seen")
-        }
-    });
+            Err(errors) => {
+                for error in errors {
+                    tracing::warn!(target: "azmlinfsrv", "--reload: the file watcher reported an error: {error}; saves may be missed until the next change is seen")
+                }
+            }
+        },
+    );
     let mut debouncer = match debouncer {
         Ok(debouncer) => debouncer,
         Err(error) => {
@@ -148,7 +165,7 @@ pub fn watch(settings: &Settings, pool: Pool, stop: CancellationToken) {
     };
     let mut watched = Vec::new();
     for (folder, mode) in set.folders() {
-        match debouncer.watcher().watch(&folder, mode) {
+        match debouncer.watch(&folder, mode) {
             Ok(()) => watched.push(folder.display().to_string()),
             Err(error) => {
                 tracing::warn!(target: "azmlinfsrv", "--reload: cannot watch {} ({error}); changes there will not reload the workers (on Linux, a low fs.inotify.max_user_watches can cause this)", folder.display())
@@ -194,7 +211,12 @@ async fn reload_on_changes(
         };
         match outcome {
             Ok(count) => {
-                tracing::info!(target: "azmlinfsrv", "Reloaded: {count} workers run the new code")
+                let workers = if count == 1 {
+                    "worker runs"
+                } else {
+                    "workers run"
+                };
+                tracing::info!(target: "azmlinfsrv", "Reloaded: {count} {workers} the new code")
             }
             Err(failure) => {
                 tracing::error!(target: "azmlinfsrv", "The new code failed to start ({}); the old workers keep serving. Fix it and save again.{}",
@@ -248,6 +270,25 @@ mod tests {
         ] {
             assert!(!set.counts(Path::new(path)), "{path}");
         }
+    }
+
+    #[test]
+    fn reading_a_file_is_not_a_change() {
+        use notify_debouncer_full::notify::event::{
+            AccessKind, AccessMode, MetadataKind, RenameMode,
+        };
+        assert!(!is_a_change(&EventKind::Access(AccessKind::Open(
+            AccessMode::Read
+        ))));
+        assert!(!is_a_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(is_a_change(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(is_a_change(&EventKind::Modify(ModifyKind::Any)));
+        let atime = EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime));
+        assert!(!is_a_change(&atime));
     }
 
     #[test]

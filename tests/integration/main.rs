@@ -16,6 +16,7 @@ mod limits;
 mod logs;
 mod openapi;
 mod outputs;
+mod reload;
 mod request_path;
 mod runner_unit_tests;
 mod startup;

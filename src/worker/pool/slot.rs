@@ -180,7 +180,8 @@ pub(super) async fn supervise(
         }
     }
     status.enter(SlotState::Stopped);
-    if let Some(unused) = mailbox.take() {
+    // A reload's worker the slot never served with (the server stopped first).
+    if let Some(unused) = replacement.take().or_else(|| mailbox.take()) {
         unused.shutdown(timings.exit_grace).await;
     }
 }

@@ -22,6 +22,7 @@ mod logging;
 mod model_dir_tree;
 mod openapi;
 mod platform;
+mod reload;
 mod runner_files;
 mod server;
 mod shutdown;

@@ -122,6 +122,9 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
     });
 
     let stop_serving = CancellationToken::new();
+    if settings.reload {
+        crate::reload::watch(&settings, pool.clone(), stop_serving.clone());
+    }
     let connections = TaskTracker::new();
     tokio::spawn(crate::http::serve(
         listener,

@@ -78,6 +78,12 @@ pub struct Flags {
     /// server gives up on it (also AZMLINFSRV_READ_TIMEOUT). Default: 30.
     #[arg(long = "read_timeout", value_name = "SECONDS", value_parser = parse_read_timeout)]
     pub read_timeout: Option<usize>,
+
+    /// Reload the workers when the entry script, a Python file beside it or under
+    /// AZUREML_SOURCE_DIRECTORY, or the config file is saved (also AZMLINFSRV_RELOAD=true).
+    /// For local development.
+    #[arg(long = "reload")]
+    pub reload: bool,
 }
 
 /// What `--version` prints after the name: ours, and the runner protocol we speak, so a

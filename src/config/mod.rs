@@ -110,6 +110,8 @@ pub struct Settings {
     pub cache_home: Option<PathBuf>,
     /// `TMPDIR` (else the system's temporary folder): the private fallback goes there.
     pub temp_dir: PathBuf,
+    /// `--reload`: new workers when the code is saved.
+    pub reload: bool,
     /// Variables exported to the workers, as the reference exports them to its workers.
     pub child_env: Vec<(String, String)>,
     pub shown: ShownValues,
@@ -245,6 +247,12 @@ impl Settings {
             |key, text| values::seconds(key, text, 1),
             DEFAULT_READ_TIMEOUT_SECS,
         )?;
+        let reload = sources.flag_or_env(
+            flags.reload.then_some(true),
+            "AZMLINFSRV_RELOAD",
+            values::switch,
+            false,
+        )?;
         let shown = ShownValues {
             config_file_variable: flags
                 .config_file
@@ -295,6 +303,7 @@ impl Settings {
                 .map(PathBuf::from)
                 .filter(|dir| dir.is_absolute())
                 .unwrap_or_else(default_temp_dir),
+            reload,
             child_env: Vec::new(),
             shown,
             notices,
@@ -414,6 +423,22 @@ mod tests {
         let settings = Settings::resolve(&flags, &env, Path::new("/app")).unwrap();
         assert_eq!(settings.cors_origins, vec!["http://x"]);
         assert_eq!(settings.scoring_timeout, Some(Duration::from_millis(1000)));
+    }
+
+    #[test]
+    fn reload_is_off_unless_the_flag_or_the_variable_turns_it_on() {
+        let resolve = |flags: &Flags, env: &[(&str, &str)]| {
+            Settings::resolve(flags, &env_of(env), Path::new("/app")).map(|s| s.reload)
+        };
+        assert_eq!(resolve(&flags_with_script(), &[]), Ok(false));
+        assert_eq!(
+            resolve(&flags_with_script(), &[("AZMLINFSRV_RELOAD", "true")]),
+            Ok(true)
+        );
+        let mut flags = flags_with_script();
+        flags.reload = true;
+        assert_eq!(resolve(&flags, &[("AZMLINFSRV_RELOAD", "false")]), Ok(true));
+        assert!(resolve(&flags_with_script(), &[("AZMLINFSRV_RELOAD", "sometimes")]).is_err());
     }
 
     #[test]

@@ -58,6 +58,18 @@ pub fn scoring_timeout(text: &str) -> Result<Option<Duration>, StartupError> {
     Ok((millis > 0).then(|| Duration::from_millis(millis)))
 }
 
+/// An on/off switch from the environment (`AZMLINFSRV_RELOAD=true`).
+pub fn switch(name: &str, text: &str) -> Result<bool, StartupError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(StartupError::boot(format!(
+            "Configuration error: {name} is '{text}', but it must be true or false. Fix {name} \
+             and start again."
+        ))),
+    }
+}
+
 /// A port from the environment or the config file, checked like the `--port` flag.
 pub fn port(name: &str, text: &str) -> Result<u16, StartupError> {
     match text.trim().parse::<i64>() {
@@ -120,6 +132,15 @@ mod tests {
         );
         assert!(seconds("AZMLINFSRV_SHUTDOWN_GRACE", "0", 0).is_ok());
         assert!(seconds("AZMLINFSRV_READ_TIMEOUT", "0", 1).is_err());
+    }
+
+    #[test]
+    fn switches_are_true_or_false_and_anything_else_names_the_variable() {
+        assert_eq!(switch("AZMLINFSRV_RELOAD", "true"), Ok(true));
+        assert_eq!(switch("AZMLINFSRV_RELOAD", " TRUE "), Ok(true));
+        assert_eq!(switch("AZMLINFSRV_RELOAD", "false"), Ok(false));
+        let error = switch("AZMLINFSRV_RELOAD", "maybe").unwrap_err();
+        assert!(error.message.contains("AZMLINFSRV_RELOAD") && error.message.contains("'maybe'"));
     }
 
     #[test]

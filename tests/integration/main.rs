@@ -17,6 +17,7 @@ mod limits;
 mod logs;
 mod openapi;
 mod outputs;
+mod reload;
 mod request_path;
 mod runner_unit_tests;
 mod settings;

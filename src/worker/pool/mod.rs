@@ -7,9 +7,11 @@
 //! a fake worker, so that every policy here is tested in milliseconds without Python.
 //!
 //! - `queue`: the bounded queue and the stack of idle slots;
-//! - `slot`: the life of one slot (start, serve, restart with back-off).
+//! - `slot`: the life of one slot (start, serve, restart with back-off);
+//! - `reload`: a new generation of workers replacing the running one (`--reload`).
 
 mod queue;
+mod reload;
 mod slot;
 #[cfg(test)]
 mod tests;
@@ -25,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::process::{CallError, ReplyBody, ScoreReply};
-use super::wire::{ErrorKind, InputMode, LoadResult, RpcError, ScoreResult};
+use super::wire::{CodeLocation, ErrorKind, InputMode, LoadResult, RpcError, ScoreResult};
 use queue::{Abandonable, JobQueue, Refused};
+use reload::{Mailbox, Reloads};
 
 /// One HTTP request as the pool sees it.
 #[derive(Debug, Clone)]
@@ -81,28 +84,62 @@ pub struct BootFailure {
     pub cause: BootCause,
     pub message: String,
     pub traceback: Option<String>,
+    /// `ValueError: bad value`, when Python raised.
+    pub exception: Option<String>,
+    /// Where in the user's code it was raised (for a `SyntaxError`: the bad line).
+    pub location: Option<CodeLocation>,
 }
 
 impl BootFailure {
     /// A failed call of the start-up step `step` ("load the scoring script").
     pub fn from_call(step: &str, error: CallError) -> BootFailure {
         match error {
-            CallError::Rpc(rpc) => BootFailure {
-                cause: BootCause::Script(rpc.kind()),
-                traceback: rpc.data.and_then(|data| data.traceback),
-                message: rpc.message,
-            },
-            CallError::Exited(how) => BootFailure {
-                cause: BootCause::Process,
-                message: format!("the Python process ended with {how} while trying to {step}"),
-                traceback: None,
-            },
-            CallError::Broken(what) => BootFailure {
-                cause: BootCause::Process,
-                message: format!("could not {step}: {what}"),
-                traceback: None,
-            },
+            CallError::Rpc(rpc) => {
+                let cause = BootCause::Script(rpc.kind());
+                let data = rpc.data.map(|data| *data).unwrap_or_default();
+                let exception = data.exception_type.map(|kind| {
+                    let message = data.exception_message.unwrap_or_default();
+                    format!("{kind}: {message}")
+                });
+                BootFailure {
+                    cause,
+                    message: rpc.message,
+                    traceback: data.traceback,
+                    exception,
+                    location: data.location,
+                }
+            }
+            CallError::Exited(how) => BootFailure::process(format!(
+                "the Python process ended with {how} while trying to {step}"
+            )),
+            CallError::Broken(what) => BootFailure::process(format!("could not {step}: {what}")),
         }
+    }
+
+    fn process(message: String) -> BootFailure {
+        BootFailure {
+            cause: BootCause::Process,
+            message,
+            traceback: None,
+            exception: None,
+            location: None,
+        }
+    }
+
+    /// One line that points at the error: `score.py:12: ValueError: bad value`, with
+    /// the file shown relative to `base` when it is under it; the message otherwise.
+    pub fn pointer(&self, base: &std::path::Path) -> String {
+        let Some(location) = self.location.as_ref().filter(|l| !l.file.is_empty()) else {
+            return self.message.clone();
+        };
+        let file = std::path::Path::new(&location.file);
+        let shown = file.strip_prefix(base).unwrap_or(file).display();
+        let line = location
+            .line
+            .map(|line| format!(":{line}"))
+            .unwrap_or_default();
+        let what = self.exception.as_deref().unwrap_or(&self.message);
+        format!("{shown}{line}: {what}")
     }
 }
 
@@ -209,6 +246,11 @@ struct Shared {
     has_been_ready: AtomicBool,
     load_result: OnceLock<LoadResult>,
     stopping: CancellationToken,
+    /// One per slot: its replacement worker after a reload.
+    mailboxes: Vec<Mailbox>,
+    reloads: Reloads,
+    /// Old workers finishing their last requests after a reload.
+    retiring: TaskTracker,
 }
 
 /// A cheap handle to the pool.
@@ -234,6 +276,9 @@ impl Pool {
             has_been_ready: AtomicBool::new(false),
             load_result: OnceLock::new(),
             stopping: CancellationToken::new(),
+            mailboxes: (0..config.worker_count).map(|_| Mailbox::new()).collect(),
+            reloads: Reloads::new(),
+            retiring: TaskTracker::new(),
         });
         let tasks = TaskTracker::new();
         for slot_id in 0..config.worker_count {
@@ -268,6 +313,17 @@ impl Pool {
         })
     }
 
+    /// Replaces every worker with a new one running the script as it is now on disk:
+    /// each new worker is launched and runs `init()`, and only when all are ready does
+    /// each slot swap to its new worker (when its old one is idle: the old one finishes
+    /// what it holds, then exits), so requests are served throughout. If any new worker
+    /// fails to start, the new ones are discarded and the old ones keep serving. Asked
+    /// while a reload runs, it waits for one more reload that starts after it.
+    /// `Ok(n)`: `n` new workers are ready.
+    pub async fn reload(&self) -> Result<usize, BootFailure> {
+        reload::request(&self.shared).await
+    }
+
     /// At least one worker has finished `init()` and is alive.
     pub fn is_ready(&self) -> bool {
         self.shared.ready_workers.load(Ordering::Acquire) > 0
@@ -294,9 +350,13 @@ impl Pool {
         for job in self.shared.queue.close() {
             let _ = job.reply.send(ScoreOutcome::ShuttingDown);
         }
+        self.shared.retiring.close();
         let _ = tokio::time::timeout(
             self.shared.timings.exit_grace + Duration::from_secs(1),
-            self.tasks.wait(),
+            async {
+                self.tasks.wait().await;
+                self.shared.retiring.wait().await;
+            },
         )
         .await;
     }

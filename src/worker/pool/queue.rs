@@ -96,9 +96,11 @@ impl<J: Abandonable> JobQueue<J> {
     }
 
     /// The next job, waiting as an idle slot until one comes; `None` once closed.
-    /// Cancel-safe: a slot that stops waiting leaves a dead entry that `submit` skips.
+    /// Cancel-safe: a slot that stops waiting leaves a dead entry that `submit` skips,
+    /// and a job handed to it in the instant it stopped goes back to the front (a slot
+    /// that swaps its worker for a reloaded one must not lose the request it was given).
     pub async fn next(&self) -> Option<J> {
-        let waiting = {
+        let receiver = {
             let mut state = self.lock();
             if let Some(job) = pop_live(&mut state.jobs) {
                 return Some(job);
@@ -110,7 +112,14 @@ impl<J: Abandonable> JobQueue<J> {
             state.idle.push(tx);
             rx
         };
-        waiting.await.ok()
+        let mut waiting = Waiting {
+            queue: self,
+            receiver,
+            is_done: false,
+        };
+        let job = (&mut waiting.receiver).await.ok();
+        waiting.is_done = true;
+        job
     }
 
     /// The next job if one is waiting (a busy slot taking work ahead of time).
@@ -135,6 +144,28 @@ impl<J: Abandonable> JobQueue<J> {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().jobs.len()
+    }
+}
+
+/// An idle slot's wait for a job; dropped before it got one, it gives back a job that
+/// arrived meanwhile.
+struct Waiting<'a, J: Abandonable> {
+    queue: &'a JobQueue<J>,
+    receiver: oneshot::Receiver<J>,
+    is_done: bool,
+}
+
+impl<J: Abandonable> Drop for Waiting<'_, J> {
+    fn drop(&mut self) {
+        if self.is_done {
+            return;
+        }
+        // Closing first: `submit` then sees this slot as gone and picks another.
+        self.receiver.close();
+        if let Ok(job) = self.receiver.try_recv() {
+            // Closed queue: the job is dropped and its client told the pool dropped it.
+            let _ = self.queue.requeue([job]);
+        }
     }
 }
 
@@ -225,6 +256,20 @@ mod tests {
             1,
             "the job waits instead of going to the gone slot"
         );
+    }
+
+    #[tokio::test]
+    async fn a_job_handed_to_a_slot_that_stopped_waiting_goes_back_to_the_front() {
+        let queue = JobQueue::new(4);
+        {
+            let mut waiting = Box::pin(queue.next());
+            assert!(futures_util::poll!(&mut waiting).is_pending());
+            // Handed to the waiting slot, which is dropped before it looks again.
+            queue.submit(job(1)).unwrap();
+        }
+        queue.submit(job(2)).unwrap();
+        assert_eq!(queue.try_take(), Some(job(1)), "not lost, and still first");
+        assert_eq!(queue.try_take(), Some(job(2)));
     }
 
     #[tokio::test]

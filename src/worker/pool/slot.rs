@@ -31,6 +31,8 @@ enum SlotEnd {
     Died(String),
     /// The server killed it on purpose (hard timeout): not a sign of crash-looping.
     Killed(String),
+    /// A reload handed the slot this new worker; the old one holds no request.
+    Replaced(Arc<dyn Worker>),
 }
 
 /// Where a slot is in its life; the pool counts slots per state to decide whether a
@@ -92,11 +94,19 @@ pub(super) async fn supervise(
     let mut status = SlotStatus::new(&shared);
     let mut restart_delay = timings.first_restart_delay;
     let mut is_first_start = true;
+    let mailbox = &shared.mailboxes[slot_id];
+    let mut replacement: Option<Arc<dyn Worker>> = None;
     while !shared.stopping.is_cancelled() {
-        status.enter(SlotState::Starting);
-        let started = tokio::select! {
-            started = start_worker(&shared, slot_id) => started,
-            _ = shared.stopping.cancelled() => break,
+        // A reload's worker is ready already: the slot stays ready through the swap.
+        let started = match replacement.take().or_else(|| mailbox.take()) {
+            Some(worker) => Ok(worker),
+            None => {
+                status.enter(SlotState::Starting);
+                tokio::select! {
+                    started = start_worker(&shared, slot_id) => started,
+                    _ = shared.stopping.cancelled() => break,
+                }
+            }
         };
         let wait = match started {
             Ok(worker) => {
@@ -105,12 +115,19 @@ pub(super) async fn supervise(
                 status.enter(SlotState::Ready);
                 shared.has_been_ready.store(true, Ordering::Release);
                 let mut answered = 0;
-                let ended = serve(&shared, worker.as_ref(), &mut answered).await;
+                let ended = serve(&shared, slot_id, worker.as_ref(), &mut answered).await;
                 let (how, is_killed_on_purpose) = match ended {
                     SlotEnd::Stopping => {
                         status.enter(SlotState::Stopped);
                         worker.shutdown(timings.exit_grace).await;
                         break;
+                    }
+                    SlotEnd::Replaced(new_worker) => {
+                        tracing::info!(target: "azmlinfsrv", "Worker {slot_id}: the new code runs in pid {}; the old process (pid {}) exits", new_worker.pid(), worker.pid());
+                        super::reload::retire(&shared, worker);
+                        replacement = Some(new_worker);
+                        restart_delay = timings.first_restart_delay;
+                        continue;
                     }
                     SlotEnd::Died(how) => (how, false),
                     SlotEnd::Killed(how) => (how, true),
@@ -155,12 +172,18 @@ pub(super) async fn supervise(
             }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
+                // A reload's new worker ends the back-off at once.
+                _ = mailbox.posted() => {}
                 _ = shared.stopping.cancelled() => break,
             }
             restart_delay = (restart_delay * 2).min(timings.max_restart_delay);
         }
     }
     status.enter(SlotState::Stopped);
+    // A reload's worker the slot never served with (the server stopped first).
+    if let Some(unused) = replacement.take().or_else(|| mailbox.take()) {
+        unused.shutdown(timings.exit_grace).await;
+    }
 }
 
 /// Launches a worker, loads the script (running the first-load check once per pool)
@@ -178,6 +201,8 @@ async fn start_worker(shared: &Shared, slot_id: usize) -> Result<Arc<dyn Worker>
             cause: BootCause::FirstLoadCheck,
             message,
             traceback: None,
+            exception: None,
+            location: None,
         })?;
     }
     loaded.init.await?;
@@ -199,7 +224,13 @@ struct InFlight {
 /// and answers each before it starts the next. So when it dies, the front request is
 /// the one it was running, and those behind it never started: only they go back to
 /// the queue. `answered` counts the requests it answered (the restart policy reads it).
-async fn serve(shared: &Shared, worker: &dyn Worker, answered: &mut usize) -> SlotEnd {
+async fn serve(
+    shared: &Shared,
+    slot_id: usize,
+    worker: &dyn Worker,
+    answered: &mut usize,
+) -> SlotEnd {
+    let mailbox = &shared.mailboxes[slot_id];
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     // When the worker started on the request at the front: the previous one's end.
     let mut front_started = Instant::now();
@@ -207,8 +238,13 @@ async fn serve(shared: &Shared, worker: &dyn Worker, answered: &mut usize) -> Sl
     let mut last_run = Duration::MAX;
     loop {
         if in_flight.is_empty() {
+            // Idle: the moment to swap to a reloaded worker, with nothing to lose.
+            if let Some(new_worker) = mailbox.take() {
+                return SlotEnd::Replaced(new_worker);
+            }
             let job = tokio::select! {
                 job = shared.queue.next() => job,
+                _ = mailbox.posted() => continue,
                 how = worker.exited() => return SlotEnd::Died(how),
                 _ = shared.stopping.cancelled() => return SlotEnd::Stopping,
             };
@@ -224,8 +260,10 @@ async fn serve(shared: &Shared, worker: &dyn Worker, answered: &mut usize) -> Sl
         // Pipelining pays off for quick requests only, and only when every worker is up
         // and busy: otherwise a queued request could wait behind a slow one while
         // another worker is (or is about to be) free.
+        // A slot with a replacement waiting takes no more: its old worker drains.
         let is_pipelining_useful = last_run < shared.timings.pipeline_max_run
-            && shared.ready_workers.load(Ordering::Acquire) >= shared.worker_count;
+            && shared.ready_workers.load(Ordering::Acquire) >= shared.worker_count
+            && !mailbox.has_mail();
         while is_pipelining_useful && in_flight.len() < PIPELINE_DEPTH {
             let Some(job) = shared.queue.try_take() else {
                 break;

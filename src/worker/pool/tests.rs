@@ -142,6 +142,12 @@ struct FakeLauncher {
     serial: Mutex<usize>,
     /// Launches (by number, from 0) whose worker dies before it answers anything.
     die_at_once: Vec<usize>,
+    /// How long `init()` takes in the workers launched from now on.
+    init_delay: Mutex<Duration>,
+    /// Whether `init()` raises in the workers launched from now on.
+    init_raises: std::sync::atomic::AtomicBool,
+    /// Workers shut down or killed, by serial number.
+    stopped: Arc<Mutex<Vec<usize>>>,
 }
 
 impl FakeLauncher {
@@ -151,6 +157,9 @@ impl FakeLauncher {
             launches: Mutex::new(Vec::new()),
             serial: Mutex::new(0),
             die_at_once: Vec::new(),
+            init_delay: Mutex::new(Duration::ZERO),
+            init_raises: Default::default(),
+            stopped: Default::default(),
         })
     }
 }
@@ -171,17 +180,54 @@ impl Launcher for FakeLauncher {
             if self.die_at_once.contains(&serial) {
                 worker.kill();
             }
+            let stopped = self.stopped.clone();
+            let mut exited = worker.exited();
+            tokio::spawn(async move {
+                (&mut exited).await;
+                stopped.lock().unwrap().push(serial);
+            });
+            let init_delay = *self.init_delay.lock().unwrap();
+            let init_raises = self.init_raises.load(std::sync::atomic::Ordering::Relaxed);
             Ok(Loaded {
                 worker,
                 load: LoadResult {
                     input_mode: InputMode::Plain,
                     schemas: serde_json::Value::Null,
                 },
-                init: async { Ok(()) }.boxed(),
+                init: async move {
+                    tokio::time::sleep(init_delay).await;
+                    if init_raises {
+                        return Err(init_failure());
+                    }
+                    Ok(())
+                }
+                .boxed(),
             })
         }
         .boxed()
     }
+}
+
+/// What the runner reports when `init()` raises `ValueError` at score.py line 12.
+fn init_failure() -> BootFailure {
+    BootFailure::from_call(
+        "run init()",
+        CallError::Rpc(crate::worker::wire::RpcError {
+            code: -32000,
+            message: "User's init function failed: ValueError: bad value".into(),
+            data: Some(Box::new(crate::worker::wire::ErrorData {
+                kind: crate::worker::wire::ErrorKind::InitFailed,
+                traceback: Some("Traceback ...".into()),
+                exception_type: Some("ValueError".into()),
+                exception_message: Some("bad value".into()),
+                location: Some(crate::worker::wire::CodeLocation {
+                    file: "/app/score.py".into(),
+                    line: Some(12),
+                    function: Some("init".into()),
+                }),
+            })),
+        }),
+    )
 }
 
 fn pool_of(launcher: Arc<FakeLauncher>, workers: usize, queue_limit: usize) -> Pool {
@@ -439,4 +485,152 @@ async fn a_request_whose_client_left_is_not_run() {
     assert_eq!(busy.await.unwrap(), "worker 0");
     assert_eq!(describe(pool.score(request("ok")).await), "worker 0");
     assert_eq!(runs_of(&launcher, "ok:abandoned"), 0);
+}
+
+/// Sends `body` over and over, one at a time, until `stop`; returns every outcome and
+/// whether readiness ever dropped below `workers`.
+fn keep_sending(
+    pool: &Pool,
+    body: &'static str,
+    workers: usize,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<(Vec<String>, bool)> {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let mut answers = Vec::new();
+        let mut was_ever_unready = false;
+        while !*stop.borrow() {
+            was_ever_unready |= pool.readiness().0 < workers;
+            answers.push(describe(pool.score(request(body)).await));
+            tokio::time::sleep(Duration::from_millis(7)).await;
+        }
+        (answers, was_ever_unready)
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn during_a_reload_the_old_workers_answer_until_the_new_ones_are_ready() {
+    let launcher = FakeLauncher::new();
+    let pool = pool_of(launcher.clone(), 2, 64);
+    wait_ready(&pool, 2).await;
+    *launcher.init_delay.lock().unwrap() = Duration::from_millis(1000);
+    // Running when the reload begins, and longer than the new workers' init().
+    let long = tokio::spawn({
+        let pool = pool.clone();
+        async move { describe(pool.score(request("sleep:1500")).await) }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let (stop, stopped) = watch::channel(false);
+    let client = keep_sending(&pool, "ok:3", 2, stopped);
+    let began = tokio::time::Instant::now();
+    assert_eq!(pool.reload().await.ok(), Some(2));
+    assert_eq!(
+        began.elapsed(),
+        Duration::from_millis(1000),
+        "init() of both, in parallel"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = stop.send(true);
+    let (answers, was_ever_unready) = client.await.unwrap();
+    let long = long.await.unwrap();
+    assert!(
+        long == "worker 0" || long == "worker 1",
+        "the old worker finished it: {long}"
+    );
+    assert!(
+        !was_ever_unready,
+        "readiness never dropped during the reload"
+    );
+    let first_new = answers
+        .iter()
+        .position(|a| a == "worker 2" || a == "worker 3");
+    let first_new = first_new.expect("the new workers answered after the reload");
+    assert!(
+        answers.len() > 100,
+        "the client was served throughout: {}",
+        answers.len()
+    );
+    assert!(
+        answers[..first_new]
+            .iter()
+            .all(|a| a == "worker 0" || a == "worker 1"),
+        "old workers until the new ones were ready: {answers:?}"
+    );
+    assert!(
+        answers[first_new..]
+            .iter()
+            .all(|a| a == "worker 2" || a == "worker 3"),
+        "new workers only, once swapped: {answers:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut stopped = launcher.stopped.lock().unwrap().clone();
+    stopped.sort();
+    assert_eq!(stopped, [0, 1], "both old workers exited once idle");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_generation_that_fails_init_is_discarded_and_the_old_keeps_serving() {
+    let launcher = FakeLauncher::new();
+    let pool = pool_of(launcher.clone(), 2, 64);
+    wait_ready(&pool, 2).await;
+    launcher
+        .init_raises
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let failure = pool.reload().await.expect_err("init() raised");
+    assert_eq!(
+        failure.pointer(std::path::Path::new("/app")),
+        "score.py:12: ValueError: bad value"
+    );
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let mut stopped = launcher.stopped.lock().unwrap().clone();
+    stopped.sort();
+    assert_eq!(stopped, [2, 3], "the failed new workers are gone");
+    assert_eq!(pool.readiness(), (2, 2));
+    let answer = describe(pool.score(request("ok")).await);
+    assert!(answer == "worker 0" || answer == "worker 1", "{answer}");
+    // The fix is saved: the next reload is picked up.
+    launcher
+        .init_raises
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(pool.reload().await.ok(), Some(2));
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let answer = describe(pool.score(request("ok")).await);
+    assert!(answer == "worker 4" || answer == "worker 5", "{answer}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn reloads_asked_while_one_runs_are_coalesced_into_one_more() {
+    let launcher = FakeLauncher::new();
+    let pool = pool_of(launcher.clone(), 1, 64);
+    wait_ready(&pool, 1).await;
+    *launcher.init_delay.lock().unwrap() = Duration::from_millis(1000);
+    let began = tokio::time::Instant::now();
+    let first = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.reload().await.ok() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A burst of saves while the first reload runs.
+    let later: Vec<_> = (0..3)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.reload().await.ok() })
+        })
+        .collect();
+    assert_eq!(first.await.unwrap(), Some(1));
+    for answer in later {
+        assert_eq!(answer.await.unwrap(), Some(1));
+    }
+    assert_eq!(
+        began.elapsed(),
+        Duration::from_millis(2000),
+        "one more round after the first, not three"
+    );
+    assert_eq!(
+        launcher.launches.lock().unwrap().len(),
+        3,
+        "start + 2 rounds"
+    );
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(describe(pool.score(request("ok")).await), "worker 2");
 }

@@ -11,6 +11,7 @@
 //! - `http`: routes, headers, CORS, errors, access log; `swagger`: OpenAPI documents.
 //! - `server`: wires them together; `shutdown`: stop signals; `logging`: line format.
 
+mod app_insights;
 mod conda;
 mod config;
 mod http;

@@ -73,6 +73,8 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
         log_level: settings.log_level.clone(),
         scoring_timeout_ms: settings.scoring_timeout_ms(),
     };
+    // Before the workers start, so that what init() prints is traced too.
+    crate::app_insights::start(&settings);
     let (boot_failures_tx, mut boot_failures) = mpsc::unbounded_channel();
     let swagger = Arc::new(OnceLock::new());
     let pool = Pool::start(
@@ -137,6 +139,7 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
                 tracing::warn!(target: "azmlinfsrv", "Requests still in flight after the grace period are cut off");
             }
             pool.shutdown().await;
+            crate::app_insights::flush_on_shutdown().await;
             tracing::info!(target: "azmlinfsrv", "Server stopped");
             Ok(())
         }
@@ -144,6 +147,7 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
             stop_serving.cancel();
             report_boot_failure(&settings, &failure);
             pool.shutdown().await;
+            crate::app_insights::flush_on_shutdown().await;
             Err(StartupError::boot(format!(
                 "The scoring script could not start, so the server is exiting (status 3): {}",
                 failure.message

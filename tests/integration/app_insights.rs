@@ -1,8 +1,9 @@
 //! Application Insights: a local ingestion endpoint (an HTTP server in the test) takes
 //! the envelopes the server posts when the connection string points at it; the tests
-//! check the request, trace and exception items that arrive, the `init()` failure sent
-//! before exit 3, and that an endpoint that never answers changes no answer's latency
-//! nor the shutdown.
+//! check the request, trace and exception items that arrive (timeouts included), model
+//! data collection, `APP_INSIGHTS_LOG_RESPONSE_ENABLED=false`, the `init()` failure
+//! sent before exit 3, and that an endpoint that never answers changes no answer's
+//! latency nor the shutdown.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -163,7 +164,7 @@ fn requests_prints_and_run_errors_arrive_as_the_reference_sends_them() {
         "POST",
         "/score",
         &[("x-ms-client-request-id", "client-ok-1")],
-        br#"{"tag": "ok-1"}"#,
+        br#"{"tag": "ok-1", "trace": "t-1"}"#,
     );
     check!(server, ok.status == 200);
     let failed = server.post("/score", r#"{"fail": "purpose"}"#);
@@ -231,7 +232,11 @@ fn requests_prints_and_run_errors_arrive_as_the_reference_sends_them() {
         .iter()
         .map(|item| item["message"].as_str().unwrap_or("").to_string())
         .collect();
-    for printed in ["AI-INIT-PRINT-7c1d", "AI-RUN-PRINT ok-1"] {
+    for printed in [
+        "AI-INIT-PRINT-7c1d",
+        "AI-RUN-PRINT ok-1",
+        "AI-TRACE-RECORD t-1",
+    ] {
         assert_eq!(
             messages.iter().filter(|m| *m == printed).count(),
             1,
@@ -259,6 +264,72 @@ fn requests_prints_and_run_errors_arrive_as_the_reference_sends_them() {
         failed.header("x-ms-request-id").unwrap()
     );
     assert_eq!(exception["properties"]["Client Request Id"], "");
+}
+
+#[test]
+fn model_data_timeouts_and_the_response_value_switch() {
+    let collector = Collector::answering();
+    let models = crate::util::Scratch::new("ai-models");
+    models.write("churn/3/model.pkl", "");
+    models.write("churn/4/model.pkl", "");
+    models.write("bert/12/weights.bin", "");
+    let server = with_app_insights(Launch::script(&test_script("app_insights.py")), &collector)
+        .env("AML_MODEL_DC_STORAGE_ENABLED", "true")
+        .env("APP_INSIGHTS_LOG_RESPONSE_ENABLED", "false")
+        .env("SCORING_TIMEOUT_MS", "1000")
+        .env("AZUREML_MODEL_DIR", models.path.display().to_string())
+        .start();
+    let answer = server.post("/score", r#"{"tag": "mdc", "x": [1, 2]}"#);
+    check!(server, answer.status == 200);
+    let late = server.post("/score", r#"{"tag": "late", "sleep": 30}"#);
+    check!(server, late.status == 500);
+    let server = stop(server);
+
+    let requests = collector.items("Request");
+    check!(server, requests.len() == 2, "{requests:#?}");
+    for request in &requests {
+        let properties = &request["properties"];
+        assert!(
+            properties.get("Response Value").is_none(),
+            "left out: {properties:#?}"
+        );
+    }
+    let exceptions = collector.items("Exception");
+    check!(
+        server,
+        exceptions.len() == 1,
+        "the timeout is an exception: {exceptions:#?}"
+    );
+    let details = &exceptions[0]["exceptions"][0];
+    assert!(
+        details["typeName"].as_str().unwrap().contains("Timeout"),
+        "{details:#?}"
+    );
+    assert_eq!(
+        exceptions[0]["properties"]["Request Id"],
+        late.header("x-ms-request-id").unwrap()
+    );
+    let collected: Vec<Value> = collector
+        .items("Message")
+        .into_iter()
+        .filter(|item| item["message"] == "model_data_collection")
+        .collect();
+    check!(
+        server,
+        collected.len() == 1,
+        "one model data trace, for the answered request: {collected:#?}"
+    );
+    let properties = &collected[0]["properties"];
+    assert_eq!(
+        properties["Request Id"],
+        answer.header("x-ms-request-id").unwrap()
+    );
+    let input: Value = serde_json::from_str(properties["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, serde_json::json!({"tag": "mdc", "x": [1, 2]}));
+    let prediction: Value =
+        serde_json::from_str(properties["Prediction"].as_str().unwrap()).unwrap();
+    assert_eq!(prediction, answer.json());
+    assert_eq!(properties["Models"], r#"["bert:12","churn:3","churn:4"]"#);
 }
 
 #[test]

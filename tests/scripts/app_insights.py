@@ -1,6 +1,7 @@
 """For the Application Insights tests: prints in init() and run(), raises a
 user-defined exception on request, can take its time or print many lines."""
 import json
+import logging
 import time
 
 
@@ -15,6 +16,8 @@ def init():
 def run(data):
     request = json.loads(data)
     print("AI-RUN-PRINT " + request.get("tag", ""))
+    if request.get("trace"):
+        logging.getLogger("azmlinfsrv.trace").info("AI-TRACE-RECORD %s", request["trace"])
     if request.get("fail"):
         raise ModelBroke("the model broke on " + request["fail"])
     if request.get("sleep"):

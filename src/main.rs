@@ -10,6 +10,7 @@
 //! - `pool`: the runner processes, the queue, timeouts, restarts, readiness.
 //! - `http`: routes, headers, CORS, errors, access log; `swagger`: OpenAPI documents.
 //! - `server`: wires them together; `shutdown`: stop signals; `logging`: line format.
+//! - `app_insights`: Application Insights telemetry, batched off the request path.
 
 mod app_insights;
 mod conda;

@@ -37,6 +37,8 @@ const SHUTDOWN_FLUSH_DEADLINE: Duration = Duration::from_secs(3);
 /// Starts sending telemetry when App Insights is on (a valid key and the switch);
 /// must run inside the runtime. Says where it sends, once.
 pub fn start(settings: &Settings) {
+    // The reference logs this at every start, on or off, and its users grep for it.
+    tracing::info!(target: "azmlinfsrv", "Starting up app insights client");
     if hooks::install(settings).is_some() {
         tracing::info!(target: "azmlinfsrv", "Application Insights telemetry goes to {} (batches of up to 100 items, every 5 s)", settings.app_insights.ingestion_endpoint);
     }

@@ -172,6 +172,10 @@ fn requests_prints_and_run_errors_arrive_as_the_reference_sends_them() {
     check!(server, server.get("/").status == 200);
     let server = stop(server);
     let log = server.describe();
+    assert!(
+        log.contains("azmlinfsrv - Starting up app insights client"),
+        "{log}"
+    );
 
     let requests = collector.items("Request");
     assert_eq!(
@@ -373,6 +377,12 @@ fn a_hanging_endpoint_changes_no_answer_latency_and_no_shutdown() {
     let script = test_script("app_insights.py");
     let baseline_server = Launch::script(&script).start();
     let baseline = latencies(&baseline_server, 30);
+    // Said at every start, telemetry on or off, as by the reference.
+    let baseline_log = baseline_server.output.text();
+    check!(
+        baseline_server,
+        baseline_log.contains("azmlinfsrv - Starting up app insights client")
+    );
     drop(stop(baseline_server));
 
     let collector = Collector::hanging();

@@ -13,7 +13,9 @@
 //! - `http`: routes, request ids, CORS, errors, body limits, access log.
 //! - `openapi`: the `/swagger.json` documents.
 //! - `server`: wires them together; `shutdown`: stop signals; `logging`: line format.
+//! - `app_insights`: Application Insights telemetry, batched off the request path.
 
+mod app_insights;
 mod conda;
 mod config;
 mod http;

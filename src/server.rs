@@ -44,9 +44,6 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
     for notice in &settings.notices {
         tracing::warn!(target: "azmlinfsrv", "{notice}");
     }
-    // The reference logs this at every start, App Insights on or off, and its users (and
-    // its own test suite) grep for it; whether it is on is in the settings block above.
-    tracing::info!(target: "azmlinfsrv", "Starting up app insights client");
     let interpreter = interpreter::choose(&settings.python)?;
     tracing::info!(target: "azmlinfsrv", "Using Python {} ({})", interpreter.program.display(), interpreter.reason);
     let runner_script = runner_files::install(settings.cache_home.as_deref(), &settings.temp_dir)?;
@@ -80,6 +77,8 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
         log_level: settings.log_level.clone(),
         scoring_timeout_ms: settings.scoring_timeout_ms(),
     };
+    // Before the workers start, so that what init() prints is traced too.
+    crate::app_insights::start(&settings);
     let (boot_failures_tx, mut boot_failures) = mpsc::unbounded_channel();
     let swagger = Arc::new(OnceLock::new());
     let pool = Pool::start(
@@ -157,6 +156,7 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
                 tracing::warn!(target: "azmlinfsrv", "Requests still in flight after the grace period are cut off");
             }
             pool.shutdown().await;
+            crate::app_insights::flush_on_shutdown().await;
             tracing::info!(target: "azmlinfsrv", "Server stopped");
             Ok(())
         }
@@ -164,6 +164,7 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
             stop_serving.cancel();
             report_boot_failure(&settings, &failure);
             pool.shutdown().await;
+            crate::app_insights::flush_on_shutdown().await;
             Err(StartupError::boot(format!(
                 "The scoring script could not start, so the server is exiting (status 3): {}",
                 failure.message

@@ -66,7 +66,22 @@ pub struct AppInsights {
     /// Whether the key is a UUID, when App Insights was asked for with a key (the banner
     /// says so, in the reference's words); `None` when not asked for.
     pub is_key_valid: Option<bool>,
+    /// Where envelopes go: the `IngestionEndpoint` of `APPLICATIONINSIGHTS_CONNECTION_STRING`,
+    /// else the public endpoint; no trailing `/`.
+    pub ingestion_endpoint: String,
+    /// `APP_INSIGHTS_LOG_RESPONSE_ENABLED` (default on): the answer body goes into the
+    /// request telemetry's `Response Value`.
+    pub is_response_logged: bool,
+    /// `AML_MODEL_DC_STORAGE_ENABLED=true`: a `model_data_collection` trace per request.
+    pub is_model_data_collected: bool,
+    /// `HOSTNAME`, else `Unknown` (the reference's `Container Id`).
+    pub container_id: String,
+    /// `WORKSPACE_NAME`, else empty.
+    pub workspace_name: String,
 }
+
+/// The public ingestion endpoint, used when no connection string names another.
+pub const DEFAULT_INGESTION_ENDPOINT: &str = "https://dc.services.visualstudio.com";
 
 /// Raw values the banner shows as the user gave them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -324,13 +339,33 @@ fn app_insights(flags: &Flags, sources: &Sources) -> AppInsights {
         .appinsights_instrumentation_key
         .clone()
         .or_else(|| sources.lookup("AML_APP_INSIGHTS_KEY"));
-    let is_asked_for = flags.appinsights_instrumentation_key.is_some()
-        || sources.lookup("AML_APP_INSIGHTS_ENABLED").as_deref() == Some("true");
+    let is_true = |name: &str| {
+        sources
+            .lookup(name)
+            .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+    };
+    // "true" in any case, as the reference's settings parse it.
+    let is_asked_for =
+        flags.appinsights_instrumentation_key.is_some() || is_true("AML_APP_INSIGHTS_ENABLED");
     let is_enabled = is_asked_for && key.as_deref().is_some_and(values::is_uuid);
+    let ingestion_endpoint = sources
+        .env("APPLICATIONINSIGHTS_CONNECTION_STRING")
+        .and_then(|text| ingestion_endpoint_of(&text))
+        .unwrap_or_else(|| DEFAULT_INGESTION_ENDPOINT.to_string());
     AppInsights {
         is_enabled,
         is_key_valid: (is_asked_for && key.is_some()).then_some(is_enabled),
         key,
+        ingestion_endpoint,
+        is_response_logged: !sources
+            .lookup("APP_INSIGHTS_LOG_RESPONSE_ENABLED")
+            .is_some_and(|value| value.eq_ignore_ascii_case("false")),
+        is_model_data_collected: is_true("AML_MODEL_DC_STORAGE_ENABLED"),
+        container_id: sources
+            .env("HOSTNAME")
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "Unknown".into()),
+        workspace_name: sources.lookup("WORKSPACE_NAME").unwrap_or_default(),
     }
 }
 
@@ -351,6 +386,17 @@ fn cache_home(env: &Environment) -> Option<PathBuf> {
     absolute("XDG_CACHE_HOME")
         .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
         .or_else(|| absolute("LOCALAPPDATA"))
+}
+
+/// `IngestionEndpoint=...` of an Application Insights connection string
+/// (`Key=value;Key=value`, keys in any case), without its trailing `/`.
+fn ingestion_endpoint_of(connection_string: &str) -> Option<String> {
+    connection_string.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        let value = value.trim().trim_end_matches('/');
+        (name.trim().eq_ignore_ascii_case("IngestionEndpoint") && !value.is_empty())
+            .then(|| value.to_string())
+    })
 }
 
 fn python_request(flags: &Flags, env: &Environment) -> PythonRequest {
@@ -496,6 +542,34 @@ mod tests {
             Settings::resolve(&flags_with_script(), &Environment::new(), Path::new("/app"))
                 .unwrap();
         assert_eq!(settings.app_insights.is_key_valid, None);
+    }
+
+    #[test]
+    fn ingestion_endpoint_comes_from_the_connection_string() {
+        let key = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let env = env_of(&[
+            ("AML_APP_INSIGHTS_ENABLED", "TRUE"),
+            ("AML_APP_INSIGHTS_KEY", key),
+            (
+                "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                "InstrumentationKey=x;ingestionendpoint=http://127.0.0.1:9/;LiveEndpoint=y",
+            ),
+        ]);
+        let settings = Settings::resolve(&flags_with_script(), &env, Path::new("/app")).unwrap();
+        assert!(settings.app_insights.is_enabled);
+        assert_eq!(
+            settings.app_insights.ingestion_endpoint,
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(settings.app_insights.container_id, "Unknown");
+        assert!(settings.app_insights.is_response_logged);
+        let settings =
+            Settings::resolve(&flags_with_script(), &Environment::new(), Path::new("/app"))
+                .unwrap();
+        assert_eq!(
+            settings.app_insights.ingestion_endpoint,
+            DEFAULT_INGESTION_ENDPOINT
+        );
     }
 
     #[test]

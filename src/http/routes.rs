@@ -121,6 +121,14 @@ where
             known_length(&response),
         );
     }
+    let facts = crate::app_insights::RequestFacts {
+        method,
+        path,
+        query,
+        headers,
+        started,
+    };
+    crate::app_insights::track_request(facts, &mut response).await;
     if *method == Method::HEAD {
         // HEAD answers carry the headers of the GET answer but never a body.
         *response.body_mut() = warp::hyper::body::Bytes::new().into();

@@ -9,6 +9,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use warp::reply::{Reply, Response};
 
 use super::replies::{error_reply, set_run_failed};
+use crate::app_insights;
 use crate::worker::pool::{ScoreOutcome, ScoreRequest};
 use crate::worker::process::{BodyStream, ReplyBody};
 use crate::worker::wire::ErrorKind;
@@ -28,7 +29,8 @@ pub async fn respond(
     queue_limit: usize,
 ) -> Response {
     let request_id = request.request_id.clone();
-    match pool.score(request).await {
+    let model_input = app_insights::ModelInput::of(&request.body);
+    let mut response = match pool.score(request).await {
         ScoreOutcome::Answered { result, body } => {
             let mut response = match body {
                 ReplyBody::Full(bytes) => Response::new(bytes.into()),
@@ -55,6 +57,7 @@ pub async fn respond(
             // The server words every answer but those about the input, which only the
             // runner can describe; its message for the others is a diagnostic.
             let timeout_message = || format!("Scoring timeout after {scoring_timeout_ms} ms");
+            let failure = app_insights::RunFailure::from_error(&error);
             let (status, message, is_run_failed) = match error.kind() {
                 ErrorKind::BadInput => (StatusCode::BAD_REQUEST, error.message, false),
                 ErrorKind::UnsupportedMediaType => {
@@ -78,13 +81,23 @@ pub async fn respond(
                     false,
                 ),
             };
-            error_reply(status, &message, is_run_failed)
+            let mut response = error_reply(status, &message, is_run_failed);
+            if let Some(failure) = failure {
+                response.extensions_mut().insert(failure);
+            }
+            response
         }
-        ScoreOutcome::TimedOut => error_reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("Scoring timeout after {scoring_timeout_ms} ms"),
-            true,
-        ),
+        ScoreOutcome::TimedOut => {
+            let mut response = error_reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("Scoring timeout after {scoring_timeout_ms} ms"),
+                true,
+            );
+            if let Some(failure) = app_insights::RunFailure::hard_timeout(scoring_timeout_ms) {
+                response.extensions_mut().insert(failure);
+            }
+            response
+        }
         ScoreOutcome::WorkerExited { pid, how } => {
             tracing::error!(target: "azmlinfsrv", "Request {request_id}: the scoring process (pid {pid}) ended with {how} while running run()");
             let message = format!(
@@ -116,7 +129,12 @@ pub async fn respond(
             tracing::error!(target: "azmlinfsrv", "Request {request_id} failed inside the server: {reason}");
             error_reply(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR_MESSAGE, false)
         }
+    };
+    // For App Insights' model data collection (the request hook reads it).
+    if let Some(input) = model_input {
+        response.extensions_mut().insert(input);
     }
+    response
 }
 
 fn unavailable_without_retry(message: &str) -> Response {

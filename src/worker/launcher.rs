@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
 use super::pool::{BootFailure, Launcher, Loaded};
-use super::process::{LaunchSpec, WorkerProcess};
+use super::process::{CallError, LaunchSpec, WorkerProcess};
 use super::wire::LoadParams;
 
 /// How long importing the script may take before the worker is killed.
@@ -31,7 +31,7 @@ impl Launcher for ProcessLauncher {
             let load = worker
                 .load(&self.load_params, LOAD_TIMEOUT)
                 .await
-                .map_err(|err| BootFailure::from_call("load the scoring script", err))?;
+                .map_err(|err| boot_failure("load the scoring script", err))?;
             let worker = Arc::new(worker);
             let init = {
                 let worker = worker.clone();
@@ -39,7 +39,7 @@ impl Launcher for ProcessLauncher {
                     worker
                         .run_init(INIT_TIMEOUT)
                         .await
-                        .map_err(|err| BootFailure::from_call("run init()", err))
+                        .map_err(|err| boot_failure("run init()", err))
                 }
                 .boxed()
             };
@@ -51,4 +51,13 @@ impl Launcher for ProcessLauncher {
         }
         .boxed()
     }
+}
+
+/// A start-up step failed; when the script itself raised (importing it, or `init()`),
+/// App Insights gets the exception, as with the reference.
+fn boot_failure(step: &str, error: CallError) -> BootFailure {
+    if let CallError::Rpc(rpc) = &error {
+        crate::app_insights::track_boot_failure(rpc);
+    }
+    BootFailure::from_call(step, error)
 }

@@ -512,6 +512,12 @@ async fn route_frames<R: AsyncRead + Unpin>(mut reader: FrameReader<R>, mut rout
                         &record.message,
                     )
                     .await;
+                    crate::app_insights::track_runner_record(
+                        &record.logger,
+                        &record.level,
+                        &record.message,
+                        record.time,
+                    );
                     has_unflushed_log = true;
                 }
             }

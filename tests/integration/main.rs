@@ -4,6 +4,7 @@
 
 mod util;
 
+mod app_insights;
 mod conda;
 mod config;
 mod deploy;

@@ -51,6 +51,33 @@ pub fn port(name: &str, text: &str) -> Result<u16, StartupError> {
     }
 }
 
+/// An on/off switch from the environment or the config file: `true` or `false` (any
+/// case), `1` or `0`.
+pub fn switch(name: &str, text: &str) -> Result<bool, StartupError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" | "" => Ok(false),
+        _ => Err(StartupError::boot(format!(
+            "Configuration error: {name} is '{text}', but it must be true or false. Fix {name} \
+             and start again."
+        ))),
+    }
+}
+
+/// `--debug_port`: worker N listens on the base port plus N, so every worker's port
+/// must be a port.
+pub fn debug_ports(base: u16, worker_count: usize) -> Result<u16, StartupError> {
+    let last = u64::from(base) + worker_count.saturating_sub(1) as u64;
+    if last > 65535 {
+        return Err(StartupError::boot(format!(
+            "Configuration error: --debug_port (AZMLINFSRV_DEBUG_PORT) is {base}, and with \
+             {worker_count} workers the last one would listen on port {last}, which does not \
+             exist. Choose a lower port or fewer workers (--worker_count 1 is best for debugging)."
+        )));
+    }
+    Ok(base)
+}
+
 /// An App Insights key must look like a UUID (the reference's check).
 pub fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
@@ -88,6 +115,21 @@ mod tests {
         let error = scoring_timeout("99999999999999").unwrap_err();
         assert!(error.message.contains("SCORING_TIMEOUT_MS") && error.message.contains("24.8"));
         assert!(scoring_timeout("-5").is_err());
+    }
+
+    #[test]
+    fn switches_and_debug_ports_are_checked() {
+        assert_eq!(switch("AZMLINFSRV_DEBUG_WAIT", "TRUE"), Ok(true));
+        assert_eq!(switch("AZMLINFSRV_DEBUG_WAIT", "0"), Ok(false));
+        let error = switch("AZMLINFSRV_DEBUG_WAIT", "yes please").unwrap_err();
+        assert!(
+            error.message.contains("AZMLINFSRV_DEBUG_WAIT")
+                && error.message.contains("'yes please'")
+        );
+        assert_eq!(debug_ports(5678, 4), Ok(5678));
+        assert_eq!(debug_ports(65535, 1), Ok(65535));
+        let error = debug_ports(65535, 2).unwrap_err();
+        assert!(error.message.contains("65536"), "{}", error.message);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod body;
 mod cors;
+mod debug_errors;
 mod replies;
 mod request_ids;
 mod routes;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub scoring_timeout_ms: u128,
     pub max_body_bytes: usize,
     pub queue_limit: usize,
+    /// `--debug_errors`: a failed run() answers with its exception's details.
+    pub is_debug_errors: bool,
     /// How long a client gets to send its headers, and then its body.
     pub read_timeout: Duration,
     /// Built once the script is loaded (its schemas feed the documents).

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use warp::reply::{Reply, Response};
 
+use super::debug_errors;
 use super::replies::{error_reply, set_run_failed};
 use crate::worker::pool::{ScoreOutcome, ScoreRequest};
 use crate::worker::process::{BodyStream, ReplyBody};
@@ -26,6 +27,7 @@ pub async fn respond(
     request: ScoreRequest,
     scoring_timeout_ms: u128,
     queue_limit: usize,
+    is_debug_errors: bool,
 ) -> Response {
     let request_id = request.request_id.clone();
     match pool.score(request).await {
@@ -55,6 +57,7 @@ pub async fn respond(
             // The server words every answer but those about the input, which only the
             // runner can describe; its message for the others is a diagnostic.
             let timeout_message = || format!("Scoring timeout after {scoring_timeout_ms} ms");
+            let is_detailed = is_debug_errors && debug_errors::applies_to(&error.kind());
             let (status, message, is_run_failed) = match error.kind() {
                 ErrorKind::BadInput => (StatusCode::BAD_REQUEST, error.message, false),
                 ErrorKind::UnsupportedMediaType => {
@@ -78,6 +81,9 @@ pub async fn respond(
                     false,
                 ),
             };
+            if is_detailed {
+                return debug_errors::reply(status, &message, is_run_failed, error.data.as_deref());
+            }
             error_reply(status, &message, is_run_failed)
         }
         ScoreOutcome::TimedOut => error_reply(

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::process::{CallError, ReplyBody, ScoreReply};
-use super::wire::{ErrorKind, InputMode, LoadResult, RpcError, ScoreResult};
+use super::wire::{CodeLocation, ErrorKind, InputMode, LoadResult, RpcError, ScoreResult};
 use queue::{Abandonable, JobQueue, Refused};
 
 /// One HTTP request as the pool sees it.
@@ -79,26 +79,35 @@ pub struct BootFailure {
     pub cause: BootCause,
     pub message: String,
     pub traceback: Option<String>,
+    /// Where in the user's code it failed (the runner's `location`), when it knows.
+    pub location: Option<CodeLocation>,
 }
 
 impl BootFailure {
     /// A failed call of the start-up step `step` ("load the scoring script").
     pub fn from_call(step: &str, error: CallError) -> BootFailure {
         match error {
-            CallError::Rpc(rpc) => BootFailure {
-                cause: BootCause::Script(rpc.kind()),
-                traceback: rpc.data.and_then(|data| data.traceback),
-                message: rpc.message,
-            },
+            CallError::Rpc(rpc) => {
+                let cause = BootCause::Script(rpc.kind());
+                let data = rpc.data.map(|data| *data).unwrap_or_default();
+                BootFailure {
+                    cause,
+                    traceback: data.traceback,
+                    location: data.location,
+                    message: rpc.message,
+                }
+            }
             CallError::Exited(how) => BootFailure {
                 cause: BootCause::Process,
                 message: format!("the Python process ended with {how} while trying to {step}"),
                 traceback: None,
+                location: None,
             },
             CallError::Broken(what) => BootFailure {
                 cause: BootCause::Process,
                 message: format!("could not {step}: {what}"),
                 traceback: None,
+                location: None,
             },
         }
     }
@@ -120,6 +129,11 @@ pub trait Worker: Send + Sync + 'static {
     fn kill(&self);
     /// Asks the process to exit, and kills it if it has not within `grace`.
     fn shutdown(&self, grace: Duration) -> BoxFuture<'_, ()>;
+    /// A debugger is attached: its request may be stopped at a breakpoint, so the
+    /// hard deadline does not kill it.
+    fn is_being_debugged(&self) -> bool {
+        false
+    }
 }
 
 /// A worker that has loaded the script: `init()` is still to run.

@@ -23,10 +23,12 @@ struct FakeWorker {
     requests: mpsc::UnboundedSender<(String, oneshot::Sender<Result<ScoreReply, CallError>>)>,
     exit: watch::Receiver<Option<String>>,
     exit_tx: Arc<watch::Sender<Option<String>>>,
+    /// Says a debugger is attached.
+    is_debugged: bool,
 }
 
 impl FakeWorker {
-    fn start(serial: usize, runs: RunLog) -> Arc<FakeWorker> {
+    fn start(serial: usize, runs: RunLog, is_debugged: bool) -> Arc<FakeWorker> {
         let (requests, mut incoming) =
             mpsc::unbounded_channel::<(String, oneshot::Sender<Result<ScoreReply, CallError>>)>();
         let (exit_tx, exit) = watch::channel(None);
@@ -36,6 +38,7 @@ impl FakeWorker {
             requests,
             exit,
             exit_tx: exit_tx.clone(),
+            is_debugged,
         });
         let mut exit_watch = worker.exit.clone();
         tokio::spawn(async move {
@@ -133,6 +136,10 @@ impl Worker for FakeWorker {
         self.kill();
         async {}.boxed()
     }
+
+    fn is_being_debugged(&self) -> bool {
+        self.is_debugged
+    }
 }
 
 /// Launches fake workers; `fail_launches` makes that many launches fail first.
@@ -142,6 +149,8 @@ struct FakeLauncher {
     serial: Mutex<usize>,
     /// Launches (by number, from 0) whose worker dies before it answers anything.
     die_at_once: Vec<usize>,
+    /// Its workers say a debugger is attached.
+    is_debugged: bool,
 }
 
 impl FakeLauncher {
@@ -151,6 +160,7 @@ impl FakeLauncher {
             launches: Mutex::new(Vec::new()),
             serial: Mutex::new(0),
             die_at_once: Vec::new(),
+            is_debugged: false,
         })
     }
 }
@@ -167,7 +177,7 @@ impl Launcher for FakeLauncher {
                 *serial += 1;
                 *serial - 1
             };
-            let worker = FakeWorker::start(serial, self.runs.clone());
+            let worker = FakeWorker::start(serial, self.runs.clone(), self.is_debugged);
             if self.die_at_once.contains(&serial) {
                 worker.kill();
             }
@@ -438,4 +448,26 @@ async fn a_request_whose_client_left_is_not_run() {
     assert_eq!(busy.await.unwrap(), "worker 0");
     assert_eq!(describe(pool.score(request("ok")).await), "worker 0");
     assert_eq!(runs_of(&launcher, "ok:abandoned"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_debugged_worker_is_not_killed_past_the_hard_deadline() {
+    let launcher = Arc::new(FakeLauncher {
+        is_debugged: true,
+        ..Arc::try_unwrap(FakeLauncher::new()).ok().unwrap()
+    });
+    let pool = pool_with_timeout(launcher.clone(), 1, 64, Some(Duration::from_millis(100)));
+    wait_ready(&pool, 1).await;
+    // Stopped at a breakpoint for 5 s, far past the 0.6 s hard deadline.
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        describe(pool.score(request("sleep:5000")).await),
+        "worker 0"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(5000));
+    assert_eq!(
+        launcher.launches.lock().unwrap().len(),
+        1,
+        "the worker was not replaced"
+    );
 }

@@ -342,5 +342,138 @@ fn startup_errors_name_the_file_and_line() {
                 .any(|line| line.contains("is exiting (status 3)") && line.contains(&at)),
             "{name}: the last words name {at}"
         );
+        // The F5 task's problem matcher (examples/vscode/tasks.json) finds file and line.
+        let located = log.lines().find_map(|line| {
+            problem_pattern()
+                .captures(line)
+                .map(|c| (c[2].to_string(), c[3].to_string()))
+        });
+        check!(
+            server,
+            located.is_some_and(|(file, line)| format!("{file}:{line}") == at),
+            "{name}: the problem matcher reads {at}"
+        );
     }
+}
+
+fn problem_pattern() -> regex::Regex {
+    let path = crate::util::example("vscode/tasks.json");
+    let tasks: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let pattern = tasks["tasks"][0]["problemMatcher"]["pattern"]["regexp"]
+        .as_str()
+        .expect("the first task has a problem pattern");
+    regex::Regex::new(pattern).unwrap()
+}
+
+/// `examples/vscode`: what VS Code does on F5 with "debug the open score.py": run the
+/// pre-launch task's command line (with `${file}` the open script and the selected
+/// interpreter), wait for its problem matcher's end pattern, attach to the
+/// configuration's address. A breakpoint in `run()` is then hit.
+#[test]
+fn launch_mode_of_the_vscode_example_hits_a_breakpoint_in_run() {
+    let folder = crate::util::example("vscode");
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(folder.join(name)).unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is plain JSON: {e}"))
+    };
+    let (launch, tasks) = (read("launch.json"), read("tasks.json"));
+    let configuration = launch["configurations"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["preLaunchTask"].is_string()))
+        .expect("a configuration with a pre-launch task")
+        .clone();
+    let task = tasks["tasks"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|t| t["label"] == configuration["preLaunchTask"])
+        })
+        .expect("the pre-launch task exists")
+        .clone();
+    let post_task = &configuration["postDebugTask"];
+    check_json(
+        tasks["tasks"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|t| &t["label"] == post_task)),
+        "the post-debug task exists",
+        &tasks,
+    );
+    check_json(
+        task["command"] == "azmlinfsrv" && task["isBackground"] == true,
+        "the task starts azmlinfsrv in the background",
+        &task,
+    );
+
+    let (script, line) = debuggee();
+    let python = debugpy_env().join("bin").join("python");
+    let substitute = |text: &str| {
+        text.replace("${file}", &script.display().to_string())
+            .replace(
+                "${fileDirname}",
+                &script.parent().unwrap().display().to_string(),
+            )
+            .replace(
+                "${command:python.interpreterPath}",
+                &python.display().to_string(),
+            )
+    };
+    let mut args: Vec<String> = task["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arg| substitute(arg.as_str().unwrap()))
+        .collect();
+    let port = free_port();
+    args.extend(["--port".to_string(), port.to_string()]);
+    let env = task["options"]["env"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| (key.clone(), substitute(value.as_str().unwrap())))
+        .collect();
+    let mut server = Launch {
+        args,
+        env,
+        cwd: Some(PathBuf::from(substitute(
+            task["options"]["cwd"].as_str().unwrap(),
+        ))),
+        port,
+    }
+    .spawn();
+    let ends = regex::Regex::new(
+        task["problemMatcher"]["background"]["endsPattern"]
+            .as_str()
+            .expect("an endsPattern"),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + DEBUGGER_START;
+    while !ends.is_match(&server.output.text()) {
+        check!(
+            server,
+            std::time::Instant::now() < deadline,
+            "the task's end pattern /{ends}/ never matched"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let address = &configuration["connect"];
+    check!(server, address["host"] == "127.0.0.1", "{address}");
+    let mut dap = Dap::connect(address["port"].as_u64().unwrap() as u16);
+    dap.attach_with_breakpoint(json!({"justMyCode": true}), |_| {}, &script, line);
+    server.wait_ready();
+    let client = std::thread::spawn(move || try_request(port, "POST", "/score", &[], b"F5-DATA"));
+    let (thread, locals) = dap.stopped_locals();
+    check!(
+        server,
+        locals
+            .iter()
+            .any(|(name, value)| name == "request_data" && value.contains("F5-DATA")),
+        "{locals:?}"
+    );
+    dap.request("continue", json!({"threadId": thread}));
+    let response = client.join().unwrap().expect("the answer");
+    check!(server, response.status == 200, "{}", response.text());
+}
+
+fn check_json(condition: bool, what: &str, json: &Value) {
+    assert!(condition, "{what}: {json:#}");
 }

@@ -112,11 +112,17 @@ fn streaming_example_sends_each_token_as_it_is_made() {
     );
 }
 
+/// The three ways of `examples/vscode/launch.json`; the F5 one is run for real in
+/// `debugging::launch_mode_of_the_vscode_example_hits_a_breakpoint_in_run`, the other
+/// two are the connect and pid-attach modes `debugging` drives.
 #[test]
-fn vscode_example_has_the_two_debugging_configurations_the_readme_names() {
+fn vscode_example_has_the_three_debugging_configurations_the_readme_names() {
     let text = std::fs::read_to_string(example("vscode/launch.json")).unwrap();
     let launch: Value = serde_json::from_str(&text).expect("launch.json is plain JSON");
     let configurations = launch["configurations"].as_array().unwrap();
+    check_configuration(configurations, |c| {
+        c["connect"]["port"] == 5678 && c["preLaunchTask"].is_string()
+    });
     check_configuration(configurations, |c| c["listen"]["port"] == 5678);
     check_configuration(configurations, |c| {
         c["processId"] == "${command:pickProcess}"

@@ -30,16 +30,17 @@ _DEBUGGER_ID = getattr(_MONITORING, "DEBUGGER_ID", None)
 def is_debugger_attached():
     """Whether a debugger client is attached to this process now.
 
-    debugpy (any mode) answers itself once it is imported; otherwise a pydevd trace
-    function (PyCharm's debugger, or debugpy imported under another name) or bdb
+    debugpy (any mode, injected by pid too) answers itself once it is imported;
+    otherwise a pydevd trace function (PyCharm's debugger, or debugpy imported under another name) or bdb
     (remote pdb variants) installed on this thread counts. Other tracers, such as
     coverage, do not: they never stop a request.
     """
     debugpy = sys.modules.get("debugpy")
     if debugpy is not None:
         try:
-            if debugpy.is_client_connected():
-                return True
+            # Its answer wins: pydevd traces (and on 3.12+ holds the debugger tool)
+            # from listen() on, before any client has attached.
+            return bool(debugpy.is_client_connected())
         except Exception:
             pass
     tracer = sys.gettrace()

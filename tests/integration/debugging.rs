@@ -477,3 +477,32 @@ fn launch_mode_of_the_vscode_example_hits_a_breakpoint_in_run() {
 fn check_json(condition: bool, what: &str, json: &Value) {
     assert!(condition, "{what}: {json:#}");
 }
+
+/// Listening is not debugging: until a debugger attaches, the scoring timeout applies.
+#[test]
+fn listen_mode_without_a_debugger_attached_keeps_the_scoring_timeout() {
+    let debug_port = free_port();
+    let server = in_venv(
+        Launch::script(&test_script("run_raises.py")),
+        &debugpy_env(),
+    )
+    .env("SCORING_TIMEOUT_MS", SCORING_TIMEOUT_MS)
+    .arg("--debug_port")
+    .arg(debug_port.to_string())
+    .start();
+    check!(
+        server,
+        server
+            .output
+            .text()
+            .contains(&format!("Debugger: listening on 127.0.0.1:{debug_port}"))
+    );
+    let response = server.post("/score", r#"{"sleep": 30}"#);
+    check!(
+        server,
+        response.status == 500 && response.json()["message"] == "Scoring timeout after 1000 ms",
+        "{}",
+        response.text()
+    );
+    check!(server, !server.output.text().contains(SUSPENDED_LINE));
+}

@@ -18,11 +18,10 @@ use crate::openapi::{ScriptSchemas, SwaggerDocuments};
 use crate::runner_files;
 use crate::shutdown;
 use crate::startup_error::StartupError;
-use crate::worker::launcher::ProcessLauncher;
+use crate::worker::launcher::{DebugSetup, ProcessLauncher};
 use crate::worker::pool::{BootCause, BootFailure, FirstLoadHook, Pool, PoolConfig, Timings};
 use crate::worker::process::LaunchSpec;
-use crate::worker::wire::ErrorKind;
-use crate::worker::wire::LoadParams;
+use crate::worker::wire::{CodeLocation, ErrorKind, LoadParams};
 
 /// The largest answer body (or stream chunk) taken from a worker: bounded so that a
 /// script cannot make the server hold any amount of memory; far above any real answer.
@@ -76,9 +75,13 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
         model_dir: settings.model_dir.clone(),
         log_level: settings.log_level.clone(),
         scoring_timeout_ms: settings.scoring_timeout_ms(),
+        debug: None,
     };
     // Before the workers start, so that what init() prints is traced too.
     crate::app_insights::start(&settings);
+    if settings.is_debug_errors {
+        tracing::warn!(target: "azmlinfsrv", "--debug_errors is on: a run() that fails answers its client with the exception, the file and line, and the traceback. Use it on your own machine only, never where others can reach the server");
+    }
     let (boot_failures_tx, mut boot_failures) = mpsc::unbounded_channel();
     let swagger = Arc::new(OnceLock::new());
     let pool = Pool::start(
@@ -86,6 +89,11 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
             launcher: Arc::new(ProcessLauncher {
                 spec: launch,
                 load_params,
+                debug: DebugSetup {
+                    listen_port: settings.debug_listen_port,
+                    is_wait: settings.is_debug_wait,
+                    connect_port: settings.debug_port,
+                },
             }),
             worker_count: settings.worker_count,
             queue_limit: settings.queue_limit,
@@ -116,6 +124,7 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
                 .max(MIN_BODY_BUDGET_BYTES),
         ),
         queue_limit: settings.queue_limit,
+        is_debug_errors: settings.is_debug_errors,
         read_timeout: settings.read_timeout,
         swagger,
     });
@@ -165,8 +174,13 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
             report_boot_failure(&settings, &failure);
             pool.shutdown().await;
             crate::app_insights::flush_on_shutdown().await;
+            let at = failure
+                .location
+                .as_ref()
+                .map(|location| format!(" (at {})", describe_location(location)))
+                .unwrap_or_default();
             Err(StartupError::boot(format!(
-                "The scoring script could not start, so the server is exiting (status 3): {}",
+                "The scoring script could not start, so the server is exiting (status 3): {}{at}",
                 failure.message
             )))
         }
@@ -232,4 +246,21 @@ fn report_boot_failure(settings: &Settings, failure: &BootFailure) {
         }
         _ => {}
     }
+    if let Some(location) = &failure.location {
+        tracing::error!(target: "azmlinfsrv.user_script", "The error is at {}", describe_location(location));
+    }
+}
+
+/// `/x/score.py:12 (in init)`: the form editors and terminals turn into a link.
+fn describe_location(location: &CodeLocation) -> String {
+    let line = location
+        .line
+        .map(|line| format!(":{line}"))
+        .unwrap_or_default();
+    let function = location
+        .function
+        .as_deref()
+        .map(|function| format!(" (in {function})"))
+        .unwrap_or_default();
+    format!("{}{line}{function}", location.file)
 }

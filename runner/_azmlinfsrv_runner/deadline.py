@@ -71,6 +71,9 @@ class _AlarmState:
     timer_running = False  # the interval timer may still fire (its alarm is ignored when disarmed)
     shield_depth = 0  # > 0 while the main thread writes a frame
     pending_timeout = None  # a timeout held back by the shield
+    # () -> bool: whether a debugger is attached now (set by the runner); a debugger
+    # that attached while run() was already under way holds the timeout back too.
+    debugger_attached = None
 
 
 _state = _AlarmState()
@@ -80,12 +83,21 @@ def _on_alarm(signum, frame):
     """SIGALRM handler: raise the timeout, or hold it back while a frame is written."""
     if _state.armed_timeout_ms is None:
         return
+    if _state.debugger_attached is not None and _state.debugger_attached():
+        # run() may be stopped at a breakpoint: a developer is looking at it.
+        _state.armed_timeout_ms = None
+        return
     timeout = ScoringTimeout(_state.armed_timeout_ms)
     _state.armed_timeout_ms = None
     if _state.shield_depth:
         _state.pending_timeout = timeout
         return
     raise timeout
+
+
+def watch_for_debugger(is_attached):
+    """Make the deadline give way when `is_attached()` says a debugger is attached."""
+    _state.debugger_attached = is_attached
 
 
 # The script's own SIGALRM handler, put back after each run() (None: none to put back).

@@ -17,7 +17,16 @@ from . import aml_request
 from .channel import METHOD_NOT_FOUND, SERVER_ERROR, BadFrame, Channel, ChannelClosed
 from .contrib import install_contrib_modules
 from .forking import protect_channel_across_fork
-from .deadline import ScoringTimeout, arm, can_interrupt_run, disarm, format_milliseconds, stop_timer
+from .deadline import (
+    ScoringTimeout,
+    arm,
+    can_interrupt_run,
+    disarm,
+    format_milliseconds,
+    stop_timer,
+    watch_for_debugger,
+)
+from .debugger import DebuggerWatch, start_debugger
 from .errors import Failure, describe, exception_summary, user_traceback
 from .http import request_class
 from .inputs import InputError, argument_builder
@@ -67,6 +76,8 @@ class Runner:
         self._deadline_ms = None  # the timeout the SIGALRM deadline enforces; None: none
         self._build_arguments = None  # (params, payload) -> run()'s arguments, per script
         self._handlers = {"load": self.load, "init": self.init, "score": self.score}
+        self.debugger = DebuggerWatch(channel)
+        watch_for_debugger(self.debugger.attached_during_run)
 
     def serve_forever(self):
         """Say hello, then answer frames until the input ends or `shutdown` arrives."""
@@ -140,7 +151,7 @@ class Runner:
         # only the main thread of a POSIX system can be interrupted).
         enforced = self.scoring_timeout_ms and self.scoring_timeout_ms > 0 and can_interrupt_run()
         self._deadline_ms = self.scoring_timeout_ms if enforced else None
-        self.script = prepare_and_load_script(params, self.log)
+        self.script = prepare_and_load_script(params, self.log, self.debugger)
         self._build_arguments = argument_builder(self.script)
         self.channel.respond(frame.request_id, {"input_mode": self.script.input_mode, "schemas": self.script.schemas})
 
@@ -150,6 +161,7 @@ class Runner:
         """Run the script's init() once."""
         script = self._loaded_script()
         stop_timer()
+        self.debugger.check()
         self.log.info(SCRIPT_LOGGER, "Invoking user's init function")
         try:
             script.init()
@@ -190,6 +202,8 @@ class Runner:
     def _call_run(self, run, arguments):
         """run(**arguments) under the scoring timeout: (result, milliseconds it took)."""
         deadline_ms = self._deadline_ms
+        if self.debugger.check():
+            deadline_ms = None  # run() may stop at a breakpoint: no timeout while debugging
         started = time.perf_counter()
         try:
             if deadline_ms is None:
@@ -302,7 +316,7 @@ class Runner:
 # -- loading ------------------------------------------------------------------------
 
 
-def prepare_and_load_script(params, log):
+def prepare_and_load_script(params, log, debugger):
     """Logging, sys.path, debugger and contrib modules set up; then the script loaded."""
     entry_script = params.get("entry_script")
     app_root = params.get("app_root") or os.getcwd()
@@ -313,31 +327,14 @@ def prepare_and_load_script(params, log):
         apply_logging_json([app_root, entry_folder], log)
     except Exception as error:
         raise Failure("internal", "Invalid logging.json: {}".format(error), error)
-    connect_debugger(params.get("debug_port", os.environ.get("AZUREML_DEBUG_PORT")), log)
+    start_debugger(params, log)
+    debugger.check()  # the server stops timing the import while a debugger is attached
     aml_request._rawHttpRequested = False  # the flag describes this script only
     install_contrib_modules()
     script = load_user_script(entry_script, app_root, log)
     if script.input_mode == RAWHTTP:
         request_class()  # imports Flask now, so the first request does not wait for it
     return script
-
-
-def connect_debugger(port, log):
-    """AZUREML_DEBUG_PORT: connect to a debugger waiting on that port, as the reference does."""
-    if port in (None, ""):
-        return
-    log.warning(SERVER_LOGGER, "Starting the inference server in DEBUGGING mode because AZUREML_DEBUG_PORT is set."
-                " This environment variable should not be set in a production environment.")
-    try:
-        import debugpy
-    except ImportError:
-        raise Failure("internal", "Cannot connect to a debugger because debugpy is not installed.")
-    log.info(SERVER_LOGGER, "Connecting to debugger at port {}...".format(port))
-    try:
-        debugpy.connect(int(port))
-        debugpy.wait_for_client()
-    except Exception as error:
-        raise Failure("internal", "Cannot connect to a debugger at port {}: {}".format(port, error), error)
 
 
 # -- process set-up -----------------------------------------------------------------

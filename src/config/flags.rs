@@ -84,6 +84,22 @@ pub struct Flags {
     /// For local development.
     #[arg(long = "reload")]
     pub reload: bool,
+
+    /// Each worker listens for a debugger (debugpy) on 127.0.0.1: worker 0 on PORT,
+    /// worker 1 on PORT+1, ... (also AZMLINFSRV_DEBUG_PORT). For local debugging only.
+    #[arg(long = "debug_port", value_name = "PORT", value_parser = parse_port)]
+    pub debug_port: Option<u16>,
+
+    /// With --debug_port: each worker waits for a debugger to attach before it imports
+    /// the scoring script (also AZMLINFSRV_DEBUG_WAIT=true).
+    #[arg(long = "debug_wait")]
+    pub debug_wait: bool,
+
+    /// A run() that raises answers 500 with the exception's type, message, file, line
+    /// and traceback (also AZMLINFSRV_DEBUG_ERRORS=true). For local use only: clients
+    /// see your code's tracebacks.
+    #[arg(long = "debug_errors")]
+    pub debug_errors: bool,
 }
 
 /// What `--version` prints after the name: ours, and the runner protocol we speak, so a

@@ -113,7 +113,14 @@ pub struct Settings {
     /// `x-ms-server-version` on answers (`SERVER_VERSION_LOG_RESPONSE_ENABLED`).
     pub is_server_version_header_on: bool,
     pub app_insights: AppInsights,
+    /// `AZUREML_DEBUG_PORT` (connect mode): workers connect to a debugger listening there.
     pub debug_port: Option<u16>,
+    /// `--debug_port` (listen mode): worker N listens for a debugger on this port + N.
+    pub debug_listen_port: Option<u16>,
+    /// `--debug_wait`: in listen mode, workers wait for a debugger before the import.
+    pub is_debug_wait: bool,
+    /// `--debug_errors`: a failed run() answers with the exception's details.
+    pub is_debug_errors: bool,
     pub python: PythonRequest,
     pub queue_limit: usize,
     pub max_body_bytes: usize,
@@ -238,6 +245,34 @@ impl Settings {
             .lookup("AZUREML_DEBUG_PORT")
             .map(|text| values::port("AZUREML_DEBUG_PORT", &text))
             .transpose()?;
+        let debug_listen_port = match flags.debug_port {
+            Some(port) => Some(port),
+            None => sources
+                .env("AZMLINFSRV_DEBUG_PORT")
+                .map(|text| values::port("AZMLINFSRV_DEBUG_PORT", &text))
+                .transpose()?,
+        }
+        .map(|port| values::debug_ports(port, worker_count))
+        .transpose()?;
+        let is_debug_wait = sources.flag_or_env(
+            flags.debug_wait.then_some(true),
+            "AZMLINFSRV_DEBUG_WAIT",
+            values::switch,
+            false,
+        )?;
+        if is_debug_wait && debug_listen_port.is_none() {
+            return Err(StartupError::usage(
+                "--debug_wait (AZMLINFSRV_DEBUG_WAIT) makes workers wait for a debugger on the \
+                 port given by --debug_port (AZMLINFSRV_DEBUG_PORT), which is not set: add \
+                 --debug_port 5678, say.",
+            ));
+        }
+        let is_debug_errors = sources.flag_or_env(
+            flags.debug_errors.then_some(true),
+            "AZMLINFSRV_DEBUG_ERRORS",
+            values::switch,
+            false,
+        )?;
         let queue_limit = sources.flag_or_env(
             flags.queue_limit,
             "AZMLINFSRV_QUEUE_LIMIT",
@@ -268,6 +303,14 @@ impl Settings {
             values::switch,
             false,
         )?;
+        if reload && debug_listen_port.is_some() {
+            // A reload starts the new workers while the old ones still hold the ports.
+            return Err(StartupError::usage(
+                "--reload cannot be used with --debug_port (AZMLINFSRV_DEBUG_PORT): a reload \
+                 starts new workers while the old ones still listen on the debug ports. Use one \
+                 of them, or attach the debugger by pid (the log names each worker's pid).",
+            ));
+        }
         let shown = ShownValues {
             config_file_variable: flags
                 .config_file
@@ -307,6 +350,9 @@ impl Settings {
             is_server_version_header_on,
             app_insights,
             debug_port,
+            debug_listen_port,
+            is_debug_wait,
+            is_debug_errors,
             python: python_request(flags, env),
             queue_limit,
             max_body_bytes: max_body_mb.saturating_mul(1024 * 1024),
@@ -498,6 +544,16 @@ mod tests {
     }
 
     #[test]
+    fn reload_and_debug_listen_ports_do_not_go_together() {
+        let mut flags = flags_with_script();
+        flags.reload = true;
+        flags.debug_port = Some(5678);
+        let error = Settings::resolve(&flags, &Environment::new(), Path::new("/app")).unwrap_err();
+        assert_eq!(error.exit_code, 1);
+        assert!(error.message.contains("--reload") && error.message.contains("--debug_port"));
+    }
+
+    #[test]
     fn neither_script_nor_config_is_a_usage_error() {
         let error =
             Settings::resolve(&Flags::default(), &Environment::new(), Path::new("/")).unwrap_err();
@@ -511,6 +567,34 @@ mod tests {
         let error = Settings::resolve(&flags_with_script(), &env, Path::new("/app")).unwrap_err();
         assert_eq!(error.exit_code, 3);
         assert!(error.message.contains("SCORING_TIMEOUT_MS") && error.message.contains("abc"));
+    }
+
+    #[test]
+    fn debug_listen_mode_comes_from_flags_or_environment() {
+        let settings =
+            Settings::resolve(&flags_with_script(), &Environment::new(), Path::new("/app"))
+                .unwrap();
+        assert_eq!(settings.debug_listen_port, None);
+        assert!(!settings.is_debug_wait && !settings.is_debug_errors);
+        let env = env_of(&[
+            ("AZMLINFSRV_DEBUG_PORT", "5678"),
+            ("AZMLINFSRV_DEBUG_WAIT", "true"),
+            ("AZMLINFSRV_DEBUG_ERRORS", "true"),
+        ]);
+        let settings = Settings::resolve(&flags_with_script(), &env, Path::new("/app")).unwrap();
+        assert_eq!(settings.debug_listen_port, Some(5678));
+        assert!(settings.is_debug_wait && settings.is_debug_errors);
+        let mut flags = flags_with_script();
+        flags.debug_port = Some(6000);
+        let settings = Settings::resolve(&flags, &env, Path::new("/app")).unwrap();
+        assert_eq!(settings.debug_listen_port, Some(6000));
+        let env = env_of(&[("AZMLINFSRV_DEBUG_PORT", "99999")]);
+        let error = Settings::resolve(&flags_with_script(), &env, Path::new("/app")).unwrap_err();
+        assert!(error.message.contains("AZMLINFSRV_DEBUG_PORT"));
+        let mut flags = flags_with_script();
+        flags.debug_wait = true;
+        let error = Settings::resolve(&flags, &Environment::new(), Path::new("/app")).unwrap_err();
+        assert!(error.message.contains("--debug_port"), "{}", error.message);
     }
 
     #[test]

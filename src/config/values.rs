@@ -81,6 +81,20 @@ pub fn port(name: &str, text: &str) -> Result<u16, StartupError> {
     }
 }
 
+/// `--debug_port`: worker N listens on the base port plus N, so every worker's port
+/// must be a port.
+pub fn debug_ports(base: u16, worker_count: usize) -> Result<u16, StartupError> {
+    let last = u64::from(base) + worker_count.saturating_sub(1) as u64;
+    if last > 65535 {
+        return Err(StartupError::boot(format!(
+            "Configuration error: --debug_port (AZMLINFSRV_DEBUG_PORT) is {base}, and with \
+             {worker_count} workers the last one would listen on port {last}, which does not \
+             exist. Choose a lower port or fewer workers (--worker_count 1 is best for debugging)."
+        )));
+    }
+    Ok(base)
+}
+
 /// An App Insights key must look like a UUID (the reference's check).
 pub fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
@@ -141,6 +155,21 @@ mod tests {
         assert_eq!(switch("AZMLINFSRV_RELOAD", "false"), Ok(false));
         let error = switch("AZMLINFSRV_RELOAD", "maybe").unwrap_err();
         assert!(error.message.contains("AZMLINFSRV_RELOAD") && error.message.contains("'maybe'"));
+    }
+
+    #[test]
+    fn switches_and_debug_ports_are_checked() {
+        assert_eq!(switch("AZMLINFSRV_DEBUG_WAIT", "TRUE"), Ok(true));
+        assert_eq!(switch("AZMLINFSRV_DEBUG_WAIT", "0"), Ok(false));
+        let error = switch("AZMLINFSRV_DEBUG_WAIT", "yes please").unwrap_err();
+        assert!(
+            error.message.contains("AZMLINFSRV_DEBUG_WAIT")
+                && error.message.contains("'yes please'")
+        );
+        assert_eq!(debug_ports(5678, 4), Ok(5678));
+        assert_eq!(debug_ports(65535, 1), Ok(65535));
+        let error = debug_ports(65535, 2).unwrap_err();
+        assert!(error.message.contains("65536"), "{}", error.message);
     }
 
     #[test]

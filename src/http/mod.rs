@@ -4,6 +4,7 @@
 
 mod body;
 mod cors;
+mod debug_errors;
 mod query;
 mod replies;
 mod request_ids;
@@ -43,6 +44,8 @@ pub struct AppState {
     /// What the bodies of all requests in flight may take together.
     pub body_budget: body::BodyBudget,
     pub queue_limit: usize,
+    /// `--debug_errors`: a failed run() answers with its exception's details.
+    pub is_debug_errors: bool,
     /// How long a client gets to send its headers, and then its body.
     pub read_timeout: Duration,
     /// Built once the script is loaded (its schemas feed the documents).

@@ -295,6 +295,7 @@ where
         request,
         state.scoring_timeout_ms,
         state.queue_limit,
+        state.is_debug_errors,
     )
     .await
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use warp::reply::{Reply, Response};
 
+use super::debug_errors;
 use super::replies::{error_reply, set_run_failed};
 use crate::app_insights;
 use crate::worker::pool::{ScoreOutcome, ScoreRequest};
@@ -27,6 +28,7 @@ pub async fn respond(
     request: ScoreRequest,
     scoring_timeout_ms: u128,
     queue_limit: usize,
+    is_debug_errors: bool,
 ) -> Response {
     let request_id = request.request_id.clone();
     let model_input = app_insights::ModelInput::of(&request.body);
@@ -58,6 +60,7 @@ pub async fn respond(
             // runner can describe; its message for the others is a diagnostic.
             let timeout_message = || format!("Scoring timeout after {scoring_timeout_ms} ms");
             let failure = app_insights::RunFailure::from_error(&error);
+            let is_detailed = is_debug_errors && debug_errors::applies_to(&error.kind());
             let (status, message, is_run_failed) = match error.kind() {
                 ErrorKind::BadInput => (StatusCode::BAD_REQUEST, error.message, false),
                 ErrorKind::UnsupportedMediaType => {
@@ -81,7 +84,11 @@ pub async fn respond(
                     false,
                 ),
             };
-            let mut response = error_reply(status, &message, is_run_failed);
+            let mut response = if is_detailed {
+                debug_errors::reply(status, &message, is_run_failed, error.data.as_deref())
+            } else {
+                error_reply(status, &message, is_run_failed)
+            };
             if let Some(failure) = failure {
                 response.extensions_mut().insert(failure);
             }

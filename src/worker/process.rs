@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 use super::framing::{self, FrameReader, Incoming, OutgoingFrame};
 use super::pool::{ScoreRequest, Worker};
 use super::wire::{
-    Hello, LoadParams, LoadResult, LogRecord, Message, MessageKind, RpcError, ScoreParams,
-    ScoreResult, StreamEvent, PROTOCOL_VERSION,
+    DebuggerState, Hello, LoadParams, LoadResult, LogRecord, Message, MessageKind, RpcError,
+    ScoreParams, ScoreResult, StreamEvent, PROTOCOL_VERSION,
 };
 use crate::logging;
 use crate::platform;
@@ -99,6 +99,8 @@ pub struct WorkerProcess {
     next_id: AtomicU64,
     exit: watch::Receiver<Option<String>>,
     kill: CancellationToken,
+    /// The runner's last `debugger` notification: a debugger is attached.
+    is_debugged: Arc<AtomicBool>,
 }
 
 impl WorkerProcess {
@@ -150,6 +152,7 @@ impl WorkerProcess {
         tokio::spawn(write_frames(stdin, write_queue));
 
         let pending: Pending = Arc::default();
+        let is_debugged = Arc::new(AtomicBool::new(false));
         let (hello_tx, hello_rx) = oneshot::channel();
         let reader = FrameReader::new(stdout, spec.max_payload);
         tokio::spawn(route_frames(
@@ -162,6 +165,8 @@ impl WorkerProcess {
                 kill: kill.clone(),
                 writes: writes.clone(),
                 stream_stall_timeout: spec.stream_stall_timeout,
+                worker_id,
+                is_debugged: is_debugged.clone(),
             },
         ));
 
@@ -199,6 +204,7 @@ impl WorkerProcess {
             next_id: AtomicU64::new(1),
             exit,
             kill,
+            is_debugged,
         })
     }
 
@@ -224,19 +230,27 @@ impl WorkerProcess {
         &self,
         method: &str,
         params: &P,
-        deadline: Duration,
+        limit: Duration,
     ) -> Result<Routed, CallError> {
         let reply = self.send(method, params, Bytes::new())?;
-        match tokio::time::timeout(deadline, self.answer_or_exit(reply)).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                self.kill();
-                Err(CallError::Exited(format!(
-                    "no answer to `{method}` within {} s (the worker was killed)",
-                    deadline.as_secs()
-                )))
+        let mut answer = self.answer_or_exit(reply);
+        let mut deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, &mut answer).await {
+                Ok(outcome) => return outcome,
+                // Maybe stopped at a breakpoint in the script's import or init(): a
+                // developer is looking at it.
+                Err(_) if self.is_being_debugged() => {
+                    deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+                }
+                Err(_) => break,
             }
         }
+        self.kill();
+        Err(CallError::Exited(format!(
+            "no answer to `{method}` within {} s (the worker was killed)",
+            limit.as_secs()
+        )))
     }
 
     /// Queues one request for the writer; the receiver yields its routed answer.
@@ -328,6 +342,10 @@ impl Worker for WorkerProcess {
 
     fn kill(&self) {
         self.kill.cancel();
+    }
+
+    fn is_being_debugged(&self) -> bool {
+        self.is_debugged.load(Ordering::Acquire)
     }
 
     fn shutdown(&self, grace: Duration) -> BoxFuture<'_, ()> {
@@ -435,6 +453,8 @@ struct Routes {
     kill: CancellationToken,
     writes: mpsc::Sender<OutgoingFrame>,
     stream_stall_timeout: Duration,
+    worker_id: usize,
+    is_debugged: Arc<AtomicBool>,
 }
 
 /// A streamed body being received: where its chunks go (`None` once its client stopped
@@ -527,6 +547,11 @@ async fn route_frames<R: AsyncRead + Unpin>(mut reader: FrameReader<R>, mut rout
                     let _ = tx.send(hello);
                 }
             }
+            MessageKind::Notification("debugger") => {
+                if let Some(state) = frame.message.params_as::<DebuggerState>() {
+                    note_debugger(&routes, state.attached);
+                }
+            }
             MessageKind::Notification("chunk") => {
                 let Some(event) = stream_event(&frame.message) else {
                     continue;
@@ -563,6 +588,19 @@ async fn route_frames<R: AsyncRead + Unpin>(mut reader: FrameReader<R>, mut rout
                 )))
                 .await;
         }
+    }
+}
+
+/// Records whether a debugger is attached, and says so in the log once per change.
+fn note_debugger(routes: &Routes, is_attached: bool) {
+    let (worker, pid) = (routes.worker_id, routes.pid);
+    if routes.is_debugged.swap(is_attached, Ordering::AcqRel) == is_attached {
+        return;
+    }
+    if is_attached {
+        tracing::warn!(target: "azmlinfsrv", "Worker {worker} (pid {pid}): a debugger is attached. Timeouts are suspended while debugging: a request stopped at a breakpoint is not cut by SCORING_TIMEOUT_MS or the hard deadline until the debugger detaches");
+    } else {
+        tracing::info!(target: "azmlinfsrv", "Worker {worker} (pid {pid}): the debugger detached; timeouts apply again");
     }
 }
 

@@ -186,6 +186,7 @@ fn our_requests_serialise_as_the_runner_was_recorded_receiving_them() {
                     model_dir: text("model_dir"),
                     log_level: text("log_level").unwrap_or_default(),
                     scoring_timeout_ms: params["scoring_timeout_ms"].as_u64().unwrap_or_default(),
+                    debug: None,
                 };
                 let ours = serde_json::to_value(&ours).unwrap();
                 for (key, value) in ours.as_object().unwrap() {

@@ -230,6 +230,27 @@ pub struct LoadParams {
     pub model_dir: Option<String>,
     pub log_level: String,
     pub scoring_timeout_ms: u64,
+    /// Listen mode (`--debug_port`): the runner listens for a debugger before the
+    /// script is imported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debug: Option<DebugListen>,
+}
+
+/// `load`'s `debug` member: `{"mode": "listen", "port": N, "wait": bool}`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DebugListen {
+    /// Always `"listen"`: connect mode (`AZUREML_DEBUG_PORT`) travels in the environment.
+    pub mode: &'static str,
+    /// This worker's own port (the base port plus its worker number).
+    pub port: u16,
+    /// Wait for a debugger to attach before the script is imported.
+    pub wait: bool,
+}
+
+/// `debugger` notification parameters: whether a debugger is attached now.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct DebuggerState {
+    pub attached: bool,
 }
 
 /// How `run()` wants its input.

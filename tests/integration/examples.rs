@@ -1,13 +1,17 @@
-//! The examples the README points to (`examples/`) start and answer as the README and
-//! their headers say: the quick start (`hello`), `e2e` with a model directory,
-//! `rawhttp`, `schema`, `streaming`, and the VS Code debugging configurations.
+//! The examples `examples/README.md` lists start and answer as it and their headers
+//! say: the quick start (`hello`), `e2e` (a scikit-learn model in a model directory),
+//! `rawhttp`, `image`, `schema`, `streaming`, and the VS Code debugging configurations
+//! (run for real in `debugging`).
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::check;
-use crate::util::{example, in_venv, parse_response, plain_env, schema_env, Connection, Launch};
+use crate::util::{
+    example, free_port, in_venv, parse_response, plain_env, schema_env, venv, Connection, Launch,
+};
 
 #[test]
 fn rawhttp_example_echoes_binary_bodies_without_flask() {
@@ -112,11 +116,17 @@ fn streaming_example_sends_each_token_as_it_is_made() {
     );
 }
 
+/// The three ways of `examples/vscode/launch.json`; the F5 one is run for real in
+/// `debugging::launch_mode_of_the_vscode_example_hits_a_breakpoint_in_run`, the other
+/// two are the connect and pid-attach modes `debugging` drives.
 #[test]
-fn vscode_example_has_the_two_debugging_configurations_the_readme_names() {
+fn vscode_example_has_the_three_debugging_configurations_the_readme_names() {
     let text = std::fs::read_to_string(example("vscode/launch.json")).unwrap();
     let launch: Value = serde_json::from_str(&text).expect("launch.json is plain JSON");
     let configurations = launch["configurations"].as_array().unwrap();
+    check_configuration(configurations, |c| {
+        c["connect"]["port"] == 5678 && c["preLaunchTask"].is_string()
+    });
     check_configuration(configurations, |c| c["listen"]["port"] == 5678);
     check_configuration(configurations, |c| {
         c["processId"] == "${command:pickProcess}"
@@ -183,19 +193,39 @@ fn quickstart_hello_world_answers_get_and_post() {
     );
 }
 
+/// The documentation's end-to-end example, run as `examples/README.md` says: from
+/// `examples/e2e`, `--entry_script ./onlinescoring/score.py --model_dir ./`, then
+/// `sample-request.json` POSTed; the scikit-learn model answers its predictions.
 #[test]
-fn end_to_end_example_loads_the_model_from_the_model_dir() {
+fn end_to_end_example_scores_the_sample_request_with_the_sklearn_model() {
     let folder = example("e2e");
-    let server = Launch::script(&folder.join("onlinescoring/score.py"))
-        .cwd(&folder)
-        .arg("--model_dir")
-        .arg("./")
-        .start();
+    let port = free_port();
+    let server = in_venv(
+        Launch {
+            args: [
+                "--entry_script",
+                "./onlinescoring/score.py",
+                "--model_dir",
+                "./",
+                "--port",
+            ]
+            .map(String::from)
+            .into_iter()
+            .chain([port.to_string()])
+            .collect(),
+            env: Vec::new(),
+            cwd: Some(folder.clone()),
+            port,
+        },
+        &sklearn_env(),
+    )
+    .start();
+    let sample = std::fs::read(folder.join("sample-request.json")).unwrap();
     let response = server.request(
         "POST",
         "/score",
         &[("Content-Type", "application/json")],
-        br#"{"data": [[1, 2, 3], [0, 0, 0]]}"#,
+        &sample,
     );
     check!(
         server,
@@ -204,12 +234,94 @@ fn end_to_end_example_loads_the_model_from_the_model_dir() {
         response.status,
         response.text()
     );
+    let predictions: Vec<f64> = serde_json::from_value(response.json()).unwrap_or_default();
+    // What train.py's ridge regression predicts for the two sample rows.
+    let expected = [5430.917515226919, 4005.6834037998824];
     check!(
         server,
-        response.json() == serde_json::json!({"predictions": [4.75, 0.25], "model": "linear-demo"})
+        predictions.len() == 2
+            && predictions
+                .iter()
+                .zip(expected)
+                .all(|(got, want)| (got - want).abs() < 1e-6),
+        "{}",
+        response.text()
     );
+    check!(server, server.output.text().contains("Init complete"));
+}
+
+/// scikit-learn at the version that pickled the e2e model (examples/e2e/requirements.txt).
+fn sklearn_env() -> PathBuf {
+    let requirements = std::fs::read_to_string(example("e2e/requirements.txt")).unwrap();
+    let pinned = requirements
+        .lines()
+        .find(|line| line.starts_with("scikit-learn=="))
+        .expect("requirements.txt pins scikit-learn")
+        .to_string();
+    venv("sklearn", &[&pinned])
+}
+
+#[test]
+fn image_example_answers_a_png_of_the_asked_size() {
+    let server = in_venv(Launch::script(&example("image/score.py")), &plain_env()).start();
+    let response = server.get("/score?size=64");
+    check!(server, response.status == 200, "{}", response.status);
+    check!(server, response.header("content-type") == Some("image/png"));
+    let png = &response.body;
     check!(
         server,
-        server.output.text().contains("Loaded model linear-demo")
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && &png[12..16] == b"IHDR",
+        "not a PNG: {:?}",
+        &png[..png.len().min(16)]
     );
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    check!(server, (width, height) == (64, 64), "{width}x{height}");
+    let refused = server.get("/score?size=0");
+    check!(server, refused.status == 400, "{}", refused.status);
+}
+
+/// Every folder under `examples/` has a row in `examples/README.md` whose command
+/// names a script that exists (each row's example is run by a test in this module, or
+/// `debugging` for VS Code).
+#[test]
+fn examples_readme_lists_every_example_with_its_command() {
+    let root = example("");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut folders: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    assert!(folders.len() >= 7, "{folders:?}");
+    for folder in folders {
+        let row = readme
+            .lines()
+            .find(|line| line.starts_with(&format!("| [`{folder}`]")))
+            .unwrap_or_else(|| panic!("examples/README.md has no row for examples/{folder}"));
+        if folder == "vscode" {
+            continue; // run through VS Code's files, not a command line
+        }
+        let command = row
+            .split('`')
+            .find(|part| part.contains("azmlinfsrv --entry_script"))
+            .unwrap_or_else(|| panic!("the row of {folder} has no azmlinfsrv command: {row}"));
+        let (dir, command) = match command.split_once(" && ") {
+            Some((cd, rest)) => (cd.trim_start_matches("cd ").to_string(), rest),
+            None => (".".to_string(), command),
+        };
+        let script = command
+            .split_whitespace()
+            .skip_while(|word| *word != "--entry_script")
+            .nth(1)
+            .unwrap();
+        let path = root.parent().unwrap().join(dir).join(script);
+        assert!(
+            path.is_file(),
+            "examples/README.md runs {folder} with {script}, which is not at {}",
+            path.display()
+        );
+    }
 }

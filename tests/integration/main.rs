@@ -2,11 +2,13 @@
 //! scripts (`tests/scripts/`) and asserts on what a client (or an operator reading the
 //! log) sees. One module per topic; `util` is the harness.
 
+mod dap;
 mod util;
 
 mod app_insights;
 mod conda;
 mod config;
+mod debugging;
 mod deploy;
 mod distribution;
 mod examples;

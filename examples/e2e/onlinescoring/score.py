@@ -1,24 +1,32 @@
-# An end-to-end scoring script: init() loads a model file from AZUREML_MODEL_DIR,
-# run() scores a JSON body such as {"data": [[1, 2, 3], [4, 5, 6]]}.
+# The documentation's end-to-end example: init() loads a scikit-learn regression model
+# from the model folder (AZUREML_MODEL_DIR, set by --model_dir), run() scores the rows
+# of a JSON body such as sample-request.json. Run from examples/e2e:
+#
+#   azmlinfsrv --entry_script ./onlinescoring/score.py --model_dir ./
+#   curl --request POST "127.0.0.1:5001/score" --header "Content-Type:application/json" --data @sample-request.json
+#
+# Needs: pip install -r requirements.txt (scikit-learn, which brings joblib and numpy).
 import json
 import logging
 import os
+
+import joblib
+import numpy
 
 model = None
 
 
 def init():
     global model
-    model_path = os.path.join(os.environ["AZUREML_MODEL_DIR"], "model", "linear_model.json")
-    with open(model_path, encoding="utf-8") as model_file:
-        model = json.load(model_file)
-    logging.info("Loaded model %s from %s", model["name"], model_path)
+    # AZUREML_MODEL_DIR is the model folder; the model file sits under model/ in it.
+    model_path = os.path.join(os.getenv("AZUREML_MODEL_DIR"), "model/sklearn_regression_model.pkl")
+    model = joblib.load(model_path)
+    logging.info("Init complete")
 
 
 def run(raw_data):
-    rows = json.loads(raw_data)["data"]
-    predictions = [
-        sum(weight * value for weight, value in zip(model["weights"], row)) + model["bias"]
-        for row in rows
-    ]
-    return {"predictions": predictions, "model": model["name"]}
+    logging.info("model 1: request received")
+    data = numpy.array(json.loads(raw_data)["data"])
+    result = model.predict(data)
+    logging.info("Request processed")
+    return result.tolist()

@@ -159,6 +159,11 @@ pub trait Worker: Send + Sync + 'static {
     fn kill(&self);
     /// Asks the process to exit, and kills it if it has not within `grace`.
     fn shutdown(&self, grace: Duration) -> BoxFuture<'_, ()>;
+    /// A debugger is attached: its request may be stopped at a breakpoint, so the
+    /// hard deadline does not kill it.
+    fn is_being_debugged(&self) -> bool {
+        false
+    }
 }
 
 /// A worker that has loaded the script: `init()` is still to run.

@@ -22,6 +22,9 @@ pub const PIPELINE_DEPTH: usize = 8;
 const EXIT_DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// Far enough to mean "never" for a request without a scoring timeout.
 const NO_DEADLINE: Duration = Duration::from_secs(365 * 86_400);
+/// How often a request past its hard deadline looks again whether its worker is still
+/// being debugged (a request stopped at a breakpoint is not a hung worker).
+const DEBUGGED_RECHECK: Duration = Duration::from_millis(250);
 
 /// How a worker's service ended.
 enum SlotEnd {
@@ -282,7 +285,7 @@ async fn serve(
                 timeout + shared.timings.hard_timeout_grace
             });
         let answer = tokio::select! {
-            answer = tokio::time::timeout_at(hard_deadline, answer_or_drained_exit(worker, front.answer)) => answer,
+            answer = answer_within(worker, hard_deadline, answer_or_drained_exit(worker, front.answer)) => answer,
             _ = shared.stopping.cancelled() => {
                 // Past the server's grace period: what is running is cut off, and
                 // its client (and those behind it) are told so.
@@ -332,6 +335,25 @@ async fn serve(
         let _ = front.job.reply.send(outcome);
         last_run = front_started.elapsed();
         front_started = Instant::now();
+    }
+}
+
+/// The answer, or `Err` when `deadline` passed while no debugger was attached: past
+/// the deadline, a worker being debugged keeps waiting (its request may be stopped at
+/// a breakpoint) until the debugger detaches.
+async fn answer_within<T>(
+    worker: &dyn Worker,
+    deadline: Instant,
+    answer: impl std::future::Future<Output = T>,
+) -> Result<T, ()> {
+    tokio::pin!(answer);
+    let mut deadline = deadline;
+    loop {
+        match tokio::time::timeout_at(deadline, &mut answer).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(_) if worker.is_being_debugged() => deadline = Instant::now() + DEBUGGED_RECHECK,
+            Err(_) => return Err(()),
+        }
     }
 }
 

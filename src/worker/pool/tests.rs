@@ -23,10 +23,12 @@ struct FakeWorker {
     requests: mpsc::UnboundedSender<(String, oneshot::Sender<Result<ScoreReply, CallError>>)>,
     exit: watch::Receiver<Option<String>>,
     exit_tx: Arc<watch::Sender<Option<String>>>,
+    /// Says a debugger is attached.
+    is_debugged: bool,
 }
 
 impl FakeWorker {
-    fn start(serial: usize, runs: RunLog) -> Arc<FakeWorker> {
+    fn start(serial: usize, runs: RunLog, is_debugged: bool) -> Arc<FakeWorker> {
         let (requests, mut incoming) =
             mpsc::unbounded_channel::<(String, oneshot::Sender<Result<ScoreReply, CallError>>)>();
         let (exit_tx, exit) = watch::channel(None);
@@ -36,6 +38,7 @@ impl FakeWorker {
             requests,
             exit,
             exit_tx: exit_tx.clone(),
+            is_debugged,
         });
         let mut exit_watch = worker.exit.clone();
         tokio::spawn(async move {
@@ -133,6 +136,10 @@ impl Worker for FakeWorker {
         self.kill();
         async {}.boxed()
     }
+
+    fn is_being_debugged(&self) -> bool {
+        self.is_debugged
+    }
 }
 
 /// Launches fake workers; `fail_launches` makes that many launches fail first.
@@ -148,6 +155,8 @@ struct FakeLauncher {
     init_raises: std::sync::atomic::AtomicBool,
     /// Workers shut down or killed, by serial number.
     stopped: Arc<Mutex<Vec<usize>>>,
+    /// Its workers say a debugger is attached.
+    is_debugged: bool,
 }
 
 impl FakeLauncher {
@@ -160,6 +169,7 @@ impl FakeLauncher {
             init_delay: Mutex::new(Duration::ZERO),
             init_raises: Default::default(),
             stopped: Default::default(),
+            is_debugged: false,
         })
     }
 }
@@ -176,7 +186,7 @@ impl Launcher for FakeLauncher {
                 *serial += 1;
                 *serial - 1
             };
-            let worker = FakeWorker::start(serial, self.runs.clone());
+            let worker = FakeWorker::start(serial, self.runs.clone(), self.is_debugged);
             if self.die_at_once.contains(&serial) {
                 worker.kill();
             }
@@ -633,4 +643,26 @@ async fn reloads_asked_while_one_runs_are_coalesced_into_one_more() {
     );
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(describe(pool.score(request("ok")).await), "worker 2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_debugged_worker_is_not_killed_past_the_hard_deadline() {
+    let launcher = Arc::new(FakeLauncher {
+        is_debugged: true,
+        ..Arc::try_unwrap(FakeLauncher::new()).ok().unwrap()
+    });
+    let pool = pool_with_timeout(launcher.clone(), 1, 64, Some(Duration::from_millis(100)));
+    wait_ready(&pool, 1).await;
+    // Stopped at a breakpoint for 5 s, far past the 0.6 s hard deadline.
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        describe(pool.score(request("sleep:5000")).await),
+        "worker 0"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(5000));
+    assert_eq!(
+        launcher.launches.lock().unwrap().len(),
+        1,
+        "the worker was not replaced"
+    );
 }

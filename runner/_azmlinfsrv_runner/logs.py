@@ -35,6 +35,9 @@ class LogSender:
 
     def __init__(self, channel):
         self._channel = channel
+        # The id of the request being scored, set by the runner around each `score`:
+        # records made meanwhile (by any thread) carry it.
+        self.request_id = None
 
     def send(self, level, logger, message, created=None):
         params = {
@@ -43,6 +46,9 @@ class LogSender:
             "message": message,
             "time": time.time() if created is None else created,
         }
+        request_id = self.request_id
+        if request_id is not None:
+            params["request_id"] = request_id
         try:
             self._channel.notify("log", params)
         except ChannelClosed:

@@ -172,18 +172,24 @@ class Runner:
     def score(self, frame):
         """Call run() for one HTTP request and answer its response."""
         started = time.perf_counter()
+        params = frame.params
+        # Records made while this request runs (a streamed body included) carry its id.
+        self.log.request_id = params.get("request_id") if params.__class__ is dict else None
         try:
-            response = self._score(frame.params, frame.payload)
-        except BaseException:
-            self._quick_requests = 0
-            raise
+            try:
+                response = self._score(params, frame.payload)
+            except BaseException:
+                self._quick_requests = 0
+                raise
+            finally:
+                self.stdout_writer.send_partial_line()
+            if time.perf_counter() - started < QUICK_REQUEST_SECONDS:
+                self._quick_requests += 1
+            else:
+                self._quick_requests = 0
+            self._send_response(frame.request_id, response, self._quick_requests < HOLD_AFTER_QUICK_REQUESTS)
         finally:
-            self.stdout_writer.send_partial_line()
-        if time.perf_counter() - started < QUICK_REQUEST_SECONDS:
-            self._quick_requests += 1
-        else:
-            self._quick_requests = 0
-        self._send_response(frame.request_id, response, self._quick_requests < HOLD_AFTER_QUICK_REQUESTS)
+            self.log.request_id = None
 
     def _score(self, params, payload):
         """The response to send; raises Failure for the error answers."""

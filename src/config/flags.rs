@@ -78,6 +78,16 @@ pub struct Flags {
     /// server gives up on it (also AZMLINFSRV_READ_TIMEOUT). Default: 30.
     #[arg(long = "read_timeout", value_name = "SECONDS", value_parser = parse_positive)]
     pub read_timeout: Option<usize>,
+
+    /// Turns off the Prometheus metrics at GET /metrics (also AZMLINFSRV_METRICS=false).
+    /// Default: on.
+    #[arg(long = "no_metrics")]
+    pub no_metrics: bool,
+
+    /// The log's format: "text" (the Azure ML server's lines) or "json" (one JSON
+    /// object per line, for log collectors); also AZMLINFSRV_LOG_FORMAT. Default: text.
+    #[arg(long = "log_format", value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// What `--version` prints after the name: ours, and the runner protocol we speak, so a

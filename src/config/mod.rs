@@ -20,6 +20,7 @@ use std::time::Duration;
 
 pub use flags::Flags;
 
+use crate::logging::LogFormat;
 use crate::openapi::ServiceDescription;
 use crate::startup_error::StartupError;
 use config_file::ConfigFile;
@@ -102,6 +103,9 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// How long a client may take to send its headers, and then its body.
     pub read_timeout: Duration,
+    /// `GET /metrics` is served (`--no_metrics`, `AZMLINFSRV_METRICS`).
+    pub is_metrics_on: bool,
+    pub log_format: LogFormat,
     /// Variables exported to the workers, as the reference exports them to its workers.
     pub child_env: Vec<(String, String)>,
     pub shown: ShownValues,
@@ -237,6 +241,20 @@ impl Settings {
             |key, text| values::whole_number(key, text, 1, "a time in seconds"),
             DEFAULT_READ_TIMEOUT_SECS,
         )?;
+        let is_metrics_on = !flags.no_metrics
+            && sources
+                .env("AZMLINFSRV_METRICS")
+                .map(|text| values::switch("AZMLINFSRV_METRICS", &text))
+                .transpose()?
+                .unwrap_or(true);
+        let log_format = match &flags.log_format {
+            Some(text) => values::log_format("--log_format", text)?,
+            None => sources
+                .env("AZMLINFSRV_LOG_FORMAT")
+                .map(|text| values::log_format("AZMLINFSRV_LOG_FORMAT", &text))
+                .transpose()?
+                .unwrap_or(LogFormat::Text),
+        };
         let shown = ShownValues {
             config_file_variable: flags
                 .config_file
@@ -281,6 +299,8 @@ impl Settings {
             max_body_bytes: max_body_mb.saturating_mul(1024 * 1024),
             shutdown_grace: Duration::from_secs(shutdown_grace_secs),
             read_timeout: Duration::from_secs(read_timeout_secs),
+            is_metrics_on,
+            log_format,
             child_env: Vec::new(),
             shown,
             notices,
@@ -381,6 +401,35 @@ mod tests {
         let settings = Settings::resolve(&flags, &env, Path::new("/app")).unwrap();
         assert_eq!(settings.cors_origins, vec!["http://x"]);
         assert_eq!(settings.scoring_timeout, Some(Duration::from_millis(1000)));
+    }
+
+    #[test]
+    fn metrics_and_log_format_come_from_flag_or_environment() {
+        let settings =
+            Settings::resolve(&flags_with_script(), &Environment::new(), Path::new("/app"))
+                .unwrap();
+        assert!(settings.is_metrics_on);
+        assert_eq!(settings.log_format, LogFormat::Text);
+        let env = env_of(&[
+            ("AZMLINFSRV_METRICS", "false"),
+            ("AZMLINFSRV_LOG_FORMAT", "json"),
+        ]);
+        let settings = Settings::resolve(&flags_with_script(), &env, Path::new("/app")).unwrap();
+        assert!(!settings.is_metrics_on);
+        assert_eq!(settings.log_format, LogFormat::Json);
+        let mut flags = flags_with_script();
+        flags.no_metrics = true;
+        flags.log_format = Some("text".into());
+        let env = env_of(&[
+            ("AZMLINFSRV_METRICS", "true"),
+            ("AZMLINFSRV_LOG_FORMAT", "json"),
+        ]);
+        let settings = Settings::resolve(&flags, &env, Path::new("/app")).unwrap();
+        assert!(!settings.is_metrics_on, "the flag wins");
+        assert_eq!(settings.log_format, LogFormat::Text);
+        let env = env_of(&[("AZMLINFSRV_LOG_FORMAT", "yaml")]);
+        let error = Settings::resolve(&flags_with_script(), &env, Path::new("/app")).unwrap_err();
+        assert!(error.message.contains("AZMLINFSRV_LOG_FORMAT"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::logging::LogFormat;
 use crate::startup_error::StartupError;
 
 /// The longest `SCORING_TIMEOUT_MS` accepted: about 24.8 days, the most a POSIX interval
@@ -51,6 +52,30 @@ pub fn port(name: &str, text: &str) -> Result<u16, StartupError> {
     }
 }
 
+/// An on/off switch from the environment or the config file.
+pub fn switch(name: &str, text: &str) -> Result<bool, StartupError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(StartupError::boot(format!(
+            "Configuration error: {name} is '{text}', but it must be true or false. Fix {name} \
+             and start again."
+        ))),
+    }
+}
+
+/// `--log_format` / `AZMLINFSRV_LOG_FORMAT`: `text` or `json`, in any case.
+pub fn log_format(name: &str, text: &str) -> Result<LogFormat, StartupError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(StartupError::boot(format!(
+            "Configuration error: {name} is '{text}', but it must be 'text' (the Azure ML \
+             server's log lines) or 'json' (one JSON object per line). Fix {name} and start again."
+        ))),
+    }
+}
+
 /// An App Insights key must look like a UUID (the reference's check).
 pub fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
@@ -88,6 +113,18 @@ mod tests {
         let error = scoring_timeout("99999999999999").unwrap_err();
         assert!(error.message.contains("SCORING_TIMEOUT_MS") && error.message.contains("24.8"));
         assert!(scoring_timeout("-5").is_err());
+    }
+
+    #[test]
+    fn switches_and_log_formats_name_the_setting_when_wrong() {
+        assert_eq!(switch("AZMLINFSRV_METRICS", "False"), Ok(false));
+        assert_eq!(switch("AZMLINFSRV_METRICS", " true "), Ok(true));
+        let error = switch("AZMLINFSRV_METRICS", "maybe").unwrap_err();
+        assert!(error.message.contains("AZMLINFSRV_METRICS") && error.message.contains("'maybe'"));
+        assert_eq!(log_format("--log_format", "JSON"), Ok(LogFormat::Json));
+        assert_eq!(log_format("--log_format", "text"), Ok(LogFormat::Text));
+        let error = log_format("--log_format", "xml").unwrap_err();
+        assert!(error.message.contains("--log_format") && error.message.contains("'xml'"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod body;
 mod cors;
+mod metrics_route;
 mod replies;
 mod request_ids;
 mod routes;

@@ -17,7 +17,7 @@ use super::replies::{
     CONTENT_TYPE_HTML, CONTENT_TYPE_JSON, METHOD_NOT_ALLOWED_MESSAGE, NOT_FOUND_MESSAGE,
 };
 use super::request_ids::{insert_if_nonempty, RequestIds};
-use super::{score, AppState, PeerAddress};
+use super::{metrics_route, score, AppState, PeerAddress};
 use crate::worker::pool::ScoreRequest;
 use crate::worker::wire::InputMode;
 
@@ -102,6 +102,7 @@ where
         "/score" => score_route(state, &request, body, &ids).await,
         "/swagger.json" => swagger(state, method, query).await,
         READINESS_PATH => readiness(state, method),
+        metrics_route::METRICS_PATH => metrics_route::respond(state, method),
         _ => error_reply(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE, false),
     };
     let response_headers = response.headers_mut();
@@ -117,8 +118,10 @@ where
             response.status(),
             started,
             known_length(&response),
+            &ids.request_id,
         );
     }
+    crate::metrics::observe_request(path, method, response.status().as_u16(), started);
     if *method == Method::HEAD {
         // HEAD answers carry the headers of the GET answer but never a body.
         *response.body_mut() = warp::hyper::body::Bytes::new().into();

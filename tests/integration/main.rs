@@ -14,6 +14,7 @@ mod inputs;
 mod lifecycle;
 mod limits;
 mod logs;
+mod metrics;
 mod openapi;
 mod outputs;
 mod request_path;

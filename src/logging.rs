@@ -1,7 +1,9 @@
-//! The contract's log line format, shared by the server's own events and the records
-//! that runners send: `2022-12-24 07:37:53,318 I [pid] logger - message`. All lines go
-//! through one writer thread, in order, so that logging never blocks a request on a
-//! slow terminal or pipe and many lines leave in one write under load.
+//! The log: the contract's line format (`2022-12-24 07:37:53,318 I [pid] logger -
+//! message`), or with `--log_format json` one JSON object a line (`time`, `level`, `pid`,
+//! `logger`, `message`, and `request_id` where there is one), for the server's own
+//! events, the records that runners send and what workers print to stderr alike. All
+//! lines go through one writer thread, in order, so that logging never blocks a request
+//! on a slow terminal or pipe and many lines leave in one write under load.
 
 use std::fmt;
 use std::io::Write;
@@ -14,9 +16,34 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Installs the global subscriber: every `tracing` event becomes one contract line on
-/// stdout, with the event's target as the logger name and the server's own pid.
-pub fn install(level: Level) {
+/// How log records are written: the contract's text lines, or one JSON object a line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The logger name of the lines workers write to their stderr (JSON format only: the
+/// text format passes them through as they are).
+const STDERR_LOGGER: &str = "azmlinfsrv.stderr";
+/// Their level: stderr carries warnings and tracebacks as well as progress bars, and
+/// nothing says which a line is; WARNING keeps them visible at the usual filter.
+const STDERR_LEVEL: &str = "WARNING";
+
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// The format chosen at start-up (text until `install` is called).
+pub fn format() -> LogFormat {
+    FORMAT.get().copied().unwrap_or_default()
+}
+
+/// Installs the global subscriber: every `tracing` event becomes one line on stdout in
+/// `format`, with the event's target as the logger name and the server's own pid. An
+/// event's `request_id` field is the record's request id (JSON only: the contract's
+/// text lines have no place for it).
+pub fn install(level: Level, format: LogFormat) {
+    let _ = FORMAT.set(format);
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(LineWriter::default)
@@ -47,19 +74,62 @@ pub async fn write_runner_record(
     pid: u32,
     logger: &str,
     message: &str,
+    request_id: Option<&str>,
 ) {
-    let line = format_line(time_secs, level_letter(level), pid, logger, message);
+    let line = match format() {
+        LogFormat::Text => format_line(time_secs, level_letter(level), pid, logger, message),
+        LogFormat::Json => json_line(&JsonRecord {
+            time: IsoTimestamp(time_secs),
+            level,
+            pid,
+            logger,
+            message,
+            request_id,
+            fields: None,
+        }),
+    };
     queue_when_room(Output::Text(line.into_bytes())).await;
 }
 
-/// Writes a line that a worker printed to its stderr, as it is: tracebacks printed by
-/// libraries and `print(..., file=sys.stderr)` keep their own shape.
-pub async fn write_runner_stderr(line: &str) {
-    let mut bytes = line.as_bytes().to_vec();
-    if !line.ends_with('\n') {
-        bytes.push(b'\n');
-    }
+/// Writes a line that worker `pid` printed to its stderr: in the text format as it is
+/// (tracebacks printed by libraries and `print(..., file=sys.stderr)` keep their own
+/// shape); in the JSON format as a record of the logger `azmlinfsrv.stderr`.
+pub async fn write_runner_stderr(line: &str, pid: u32) {
+    let bytes = match format() {
+        LogFormat::Text => {
+            let mut bytes = line.as_bytes().to_vec();
+            if !line.ends_with('\n') {
+                bytes.push(b'\n');
+            }
+            bytes
+        }
+        LogFormat::Json => json_line(&JsonRecord {
+            time: IsoTimestamp(now_secs()),
+            level: STDERR_LEVEL,
+            pid,
+            logger: STDERR_LOGGER,
+            message: line.strip_suffix('\n').unwrap_or(line),
+            request_id: None,
+            fields: None,
+        })
+        .into_bytes(),
+    };
     queue_when_room(Output::Text(bytes)).await;
+}
+
+/// Writes one record of the server's own with structured `fields` next to the message
+/// (JSON format; the start-up block): `fields` must be a JSON object.
+pub fn write_server_record(message: &str, fields: Option<&serde_json::Value>) {
+    let line = json_line(&JsonRecord {
+        time: IsoTimestamp(now_secs()),
+        level: "INFO",
+        pid: server_pid(),
+        logger: "azmlinfsrv",
+        message,
+        request_id: None,
+        fields,
+    });
+    output().send(Output::Text(line.into_bytes()));
 }
 
 /// Resolves once every line queued before the call has been written out.
@@ -257,23 +327,87 @@ struct Timestamp(f64);
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let total_millis = (self.0 * 1000.0).floor() as i64;
-        let millis = total_millis.rem_euclid(1000);
-        let secs = total_millis.div_euclid(1000);
-        let days = secs.div_euclid(86_400);
-        let second_of_day = secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        write!(
-            f,
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03}",
-            year,
-            month,
-            day,
-            second_of_day / 3600,
-            (second_of_day % 3600) / 60,
-            second_of_day % 60,
-            millis
-        )
+        write_utc(f, self.0, ' ', ',')?;
+        Ok(())
+    }
+}
+
+/// UTC time in ISO 8601 with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` (JSON records).
+struct IsoTimestamp(f64);
+
+impl fmt::Display for IsoTimestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_utc(f, self.0, 'T', '.')?;
+        f.write_str("Z")
+    }
+}
+
+impl serde::Serialize for IsoTimestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// `time_secs` as `YYYY-MM-DD<date_time>HH:MM:SS<before_millis>mmm`, UTC.
+fn write_utc(
+    f: &mut fmt::Formatter<'_>,
+    time_secs: f64,
+    date_time: char,
+    before_millis: char,
+) -> fmt::Result {
+    let total_millis = (time_secs * 1000.0).floor() as i64;
+    let millis = total_millis.rem_euclid(1000);
+    let secs = total_millis.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let second_of_day = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    write!(
+        f,
+        "{:04}-{:02}-{:02}{}{:02}:{:02}:{:02}{}{:03}",
+        year,
+        month,
+        day,
+        date_time,
+        second_of_day / 3600,
+        (second_of_day % 3600) / 60,
+        second_of_day % 60,
+        before_millis,
+        millis
+    )
+}
+
+/// One record of the JSON format, in its members' order.
+#[derive(serde::Serialize)]
+struct JsonRecord<'a> {
+    time: IsoTimestamp,
+    level: &'a str,
+    pid: u32,
+    logger: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    /// More members, from a JSON object (`null` when there are none).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a serde_json::Value>,
+}
+
+/// The record as one line of JSON (newlines in the message are escaped, so a
+/// traceback stays one record).
+fn json_line(record: &JsonRecord<'_>) -> String {
+    let mut line = serde_json::to_string(record).unwrap_or_else(|error| {
+        format!("{{\"level\":\"ERROR\",\"logger\":\"azmlinfsrv\",\"message\":\"a log record could not be written as JSON: {error}\"}}")
+    });
+    line.push('\n');
+    line
+}
+
+/// Python's level names, which runner records carry too.
+fn level_name(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "ERROR",
+        Level::WARN => "WARNING",
+        Level::INFO => "INFO",
+        Level::DEBUG | Level::TRACE => "DEBUG",
     }
 }
 
@@ -313,27 +447,75 @@ where
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, N>,
+        _ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
         let metadata = event.metadata();
-        let letter = match *metadata.level() {
-            Level::ERROR => 'E',
-            Level::WARN => 'W',
-            Level::INFO => 'I',
-            Level::DEBUG | Level::TRACE => 'D',
-        };
+        let mut fields = EventFields::default();
+        event.record(&mut fields);
+        if format() == LogFormat::Json {
+            let extra = (!fields.others.is_empty()).then(|| {
+                serde_json::Value::Object(
+                    fields
+                        .others
+                        .iter()
+                        .map(|(name, value)| (name.to_string(), value.clone().into()))
+                        .collect(),
+                )
+            });
+            let line = json_line(&JsonRecord {
+                time: IsoTimestamp(now_secs()),
+                level: level_name(metadata.level()),
+                pid: server_pid(),
+                logger: metadata.target(),
+                message: &fields.message,
+                request_id: fields.request_id.as_deref(),
+                fields: extra.as_ref(),
+            });
+            return writer.write_str(&line);
+        }
         write!(
             writer,
-            "{} {} [{}] {} - ",
+            "{} {} [{}] {} - {}",
             Timestamp(now_secs()),
-            letter,
+            level_letter(level_name(metadata.level())),
             server_pid(),
-            metadata.target()
+            metadata.target(),
+            fields.message
         )?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        for (name, value) in &fields.others {
+            write!(writer, " {name}={value}")?;
+        }
         writeln!(writer)
+    }
+}
+
+/// An event's fields: its message, its request id, and any others by name.
+#[derive(Default)]
+struct EventFields {
+    message: String,
+    request_id: Option<String>,
+    others: Vec<(&'static str, String)>,
+}
+
+impl tracing::field::Visit for EventFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.keep(field, value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.keep(field, format!("{value:?}"));
+    }
+}
+
+impl EventFields {
+    fn keep(&mut self, field: &tracing::field::Field, value: String) {
+        match field.name() {
+            "message" => self.message = value,
+            "request_id" => self.request_id = Some(value),
+            name => self.others.push((name, value)),
+        }
     }
 }
 
@@ -361,6 +543,39 @@ mod tests {
         assert_eq!(
             line,
             "1970-01-01 00:00:00,500 W [42] azmlinfsrv.print - hi\n"
+        );
+    }
+
+    #[test]
+    fn json_records_have_every_member_on_one_line() {
+        let fields = serde_json::json!({"settings": {"worker_count": "1"}});
+        let line = json_line(&JsonRecord {
+            time: IsoTimestamp(1_671_867_473.318_5),
+            level: "INFO",
+            pid: 42,
+            logger: "azmlinfsrv.print",
+            message: "two\nlines \"quoted\"",
+            request_id: Some("abc"),
+            fields: Some(&fields),
+        });
+        assert_eq!(
+            line,
+            "{\"time\":\"2022-12-24T07:37:53.318Z\",\"level\":\"INFO\",\"pid\":42,\
+             \"logger\":\"azmlinfsrv.print\",\"message\":\"two\\nlines \\\"quoted\\\"\",\
+             \"request_id\":\"abc\",\"settings\":{\"worker_count\":\"1\"}}\n"
+        );
+        let bare = json_line(&JsonRecord {
+            time: IsoTimestamp(0.0),
+            level: "WARNING",
+            pid: 1,
+            logger: "azmlinfsrv",
+            message: "m",
+            request_id: None,
+            fields: None,
+        });
+        assert_eq!(
+            bare,
+            "{\"time\":\"1970-01-01T00:00:00.000Z\",\"level\":\"WARNING\",\"pid\":1,\"logger\":\"azmlinfsrv\",\"message\":\"m\"}\n"
         );
     }
 

@@ -14,6 +14,7 @@
 //! - `openapi`: the `/swagger.json` documents.
 //! - `server`: wires them together; `shutdown`: stop signals; `logging`: line format.
 //! - `app_insights`: Application Insights telemetry, batched off the request path.
+//! - `metrics`: the Prometheus metrics served at `/metrics`.
 
 mod app_insights;
 mod conda;
@@ -21,6 +22,7 @@ mod config;
 mod http;
 mod interpreter;
 mod logging;
+mod metrics;
 mod model_dir_tree;
 mod openapi;
 mod platform;
@@ -36,6 +38,7 @@ use clap::Parser;
 use crate::config::{Flags, Settings};
 
 fn main() {
+    metrics::mark_process_start();
     let flags = match Flags::try_parse() {
         Ok(flags) => flags,
         Err(error) => exit_on_bad_flags(error),
@@ -54,7 +57,7 @@ fn main() {
     let settings = match Settings::resolve(&flags, &env, &cwd) {
         Ok(settings) => settings,
         Err(error) => {
-            logging::install(tracing::Level::INFO);
+            logging::install(tracing::Level::INFO, logging::LogFormat::Text);
             tracing::error!(target: "azmlinfsrv", "{}", error.message);
             logging::flush();
             std::process::exit(error.exit_code);
@@ -62,7 +65,10 @@ fn main() {
     };
     // AZUREML_LOG_LEVEL can make the server more verbose (DEBUG) but never hides the
     // lines users grep for (the reference ignores it for its own lines altogether).
-    logging::install(logging::level_from_name(&settings.log_level).max(tracing::Level::INFO));
+    logging::install(
+        logging::level_from_name(&settings.log_level).max(tracing::Level::INFO),
+        settings.log_format,
+    );
     let runtime = match build_runtime(settings.worker_count) {
         Ok(runtime) => runtime,
         Err(error) => {

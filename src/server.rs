@@ -36,6 +36,9 @@ const MODEL_DIR_TREE_LINES: usize = 200;
 
 /// Runs the server until it is asked to stop (Ok) or cannot boot (Err with exit code).
 pub async fn run(settings: Settings) -> Result<(), StartupError> {
+    if settings.is_metrics_on {
+        crate::metrics::install();
+    }
     banner::print(&settings);
     if let Some(path) = &settings.config_file {
         tracing::info!(target: "azmlinfsrv", "Loaded the config file {}", path.display());

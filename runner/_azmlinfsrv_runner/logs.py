@@ -36,6 +36,9 @@ class LogSender:
 
     def __init__(self, channel):
         self._channel = channel
+        # The id of the request being scored, set by the runner around each `score`:
+        # records made meanwhile (by any thread) carry it.
+        self.request_id = None
 
     def send(self, level, logger, message, created=None):
         params = {
@@ -49,6 +52,9 @@ class LogSender:
             # passes through, is its only way to the log.
             _write_to_stderr("{} {}: {}\n".format(level, logger, message))
             return
+        request_id = self.request_id
+        if request_id is not None:
+            params["request_id"] = request_id
         try:
             self._channel.notify("log", params)
         except ChannelClosed:

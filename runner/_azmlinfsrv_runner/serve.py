@@ -180,11 +180,17 @@ class Runner:
         The answer is written before the next request starts: after a crash the server
         requeues only the requests behind the one running, as never started.
         """
+        params = frame.params
+        # Records made while this request runs (a streamed body included) carry its id.
+        self.log.request_id = params.get("request_id") if params.__class__ is dict else None
         try:
-            response = self._score(frame.params, frame.payload)
+            try:
+                response = self._score(params, frame.payload)
+            finally:
+                self.stdout_writer.send_partial_line()
+            self._send_response(frame.request_id, response)
         finally:
-            self.stdout_writer.send_partial_line()
-        self._send_response(frame.request_id, response)
+            self.log.request_id = None
 
     def _score(self, params, payload):
         """The response to send; raises Failure for the error answers."""

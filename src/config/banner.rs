@@ -2,7 +2,7 @@
 //! block and the `Server Routes` block, in the reference's layout.
 
 use super::Settings;
-use crate::logging::print_plain;
+use crate::logging::{self, LogFormat};
 
 /// The `Server Settings` block, label and value, in the contract's order.
 pub fn settings_lines(settings: &Settings) -> Vec<(&'static str, String)> {
@@ -70,18 +70,79 @@ pub fn settings_lines(settings: &Settings) -> Vec<(&'static str, String)> {
 }
 
 pub fn print(settings: &Settings) {
-    let mut text = String::new();
+    match logging::format() {
+        LogFormat::Text => print_text(settings),
+        LogFormat::Json => print_json(settings),
+    }
+}
+
+/// The JSON format's start-up records: each notice one record, then one record with the
+/// settings and routes as objects (keys in snake case), so that a log query reads a
+/// setting by its key instead of parsing a dozen lines of text.
+fn print_json(settings: &Settings) {
+    for notice in notices(settings) {
+        logging::write_server_record(notice, None);
+    }
+    let settings_object: serde_json::Map<String, serde_json::Value> = settings_lines(settings)
+        .into_iter()
+        .map(|(label, value)| (snake_case(label), value.into()))
+        .collect();
+    let (liveness, score) = routes(settings);
+    let fields = serde_json::json!({
+        "settings": settings_object,
+        "routes": {"liveness_probe": liveness, "score": score},
+    });
+    logging::write_server_record(
+        &format!(
+            "Azure ML Inferencing HTTP server v{}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        Some(&fields),
+    );
+}
+
+/// `Worker Timeout (seconds)` → `worker_timeout_seconds`.
+fn snake_case(label: &str) -> String {
+    label
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// The lines before the banner: what is missing or refused.
+fn notices(settings: &Settings) -> Vec<&'static str> {
+    let mut notices = Vec::new();
     if settings.model_dir.is_none() {
-        text.push_str("The environment variable 'AZUREML_MODEL_DIR' has not been set.\n");
-        text.push_str("Use the --model_dir command line argument to set it.\n");
+        notices.push("The environment variable 'AZUREML_MODEL_DIR' has not been set.");
+        notices.push("Use the --model_dir command line argument to set it.");
     }
     match settings.app_insights.is_key_valid {
-        Some(true) => text.push_str("Valid Application Insights instrumentation key provided.\n"),
+        Some(true) => notices.push("Valid Application Insights instrumentation key provided."),
         Some(false) => {
-            text.push_str("Invalid Application Insights instrumentation key provided.\n");
-            text.push_str("Application Insights has been disabled.\n");
+            notices.push("Invalid Application Insights instrumentation key provided.");
+            notices.push("Application Insights has been disabled.");
         }
         None => {}
+    }
+    notices
+}
+
+/// The liveness and score routes as the banner shows them.
+fn routes(settings: &Settings) -> (String, String) {
+    let health_port = settings.health_port.unwrap_or(settings.port);
+    (
+        format!("GET   127.0.0.1:{health_port}/"),
+        format!("POST  127.0.0.1:{}/score", settings.port),
+    )
+}
+
+fn print_text(settings: &Settings) {
+    let mut text = String::new();
+    for notice in notices(settings) {
+        text.push_str(notice);
+        text.push('\n');
     }
     text.push_str(&format!(
         "\nAzure ML Inferencing HTTP server v{}\n\n",
@@ -92,11 +153,25 @@ pub fn print(settings: &Settings) {
         text.push_str(&format!("{label}: {value}\n"));
     }
     text.push_str("\n\nServer Routes\n---------------\n");
-    let health_port = settings.health_port.unwrap_or(settings.port);
-    text.push_str(&format!("Liveness Probe: GET   127.0.0.1:{health_port}/\n"));
-    text.push_str(&format!(
-        "Score:          POST  127.0.0.1:{}/score\n\n",
-        settings.port
-    ));
-    print_plain(&text);
+    let (liveness, score) = routes(settings);
+    text.push_str(&format!("Liveness Probe: {liveness}\n"));
+    text.push_str(&format!("Score:          {score}\n\n"));
+    logging::print_plain(&text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_become_snake_case_keys() {
+        assert_eq!(
+            snake_case("Worker Timeout (seconds)"),
+            "worker_timeout_seconds"
+        );
+        assert_eq!(
+            snake_case("Inferencing HTTP server version"),
+            "inferencing_http_server_version"
+        );
+    }
 }

@@ -100,6 +100,16 @@ pub struct Flags {
     /// see your code's tracebacks.
     #[arg(long = "debug_errors")]
     pub debug_errors: bool,
+
+    /// Turns off the Prometheus metrics at GET /metrics (also AZMLINFSRV_METRICS=false).
+    /// Default: on.
+    #[arg(long = "no_metrics")]
+    pub no_metrics: bool,
+
+    /// The log's format: "text" (the Azure ML server's lines) or "json" (one JSON
+    /// object per line, for log collectors); also AZMLINFSRV_LOG_FORMAT. Default: text.
+    #[arg(long = "log_format", value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// What `--version` prints after the name: ours, and the runner protocol we speak, so a

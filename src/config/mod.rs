@@ -23,6 +23,7 @@ use std::time::Duration;
 
 pub use flags::Flags;
 
+use crate::logging::LogFormat;
 use crate::openapi::ServiceDescription;
 use crate::startup_error::StartupError;
 use config_file::ConfigFile;
@@ -134,6 +135,9 @@ pub struct Settings {
     pub temp_dir: PathBuf,
     /// `--reload`: new workers when the code is saved.
     pub reload: bool,
+    /// `GET /metrics` is served (`--no_metrics`, `AZMLINFSRV_METRICS`).
+    pub is_metrics_on: bool,
+    pub log_format: LogFormat,
     /// Variables exported to the workers, as the reference exports them to its workers.
     pub child_env: Vec<(String, String)>,
     pub shown: ShownValues,
@@ -311,6 +315,20 @@ impl Settings {
                  of them, or attach the debugger by pid (the log names each worker's pid).",
             ));
         }
+        let is_metrics_on = !flags.no_metrics
+            && sources
+                .env("AZMLINFSRV_METRICS")
+                .map(|text| values::switch("AZMLINFSRV_METRICS", &text))
+                .transpose()?
+                .unwrap_or(true);
+        let log_format = match &flags.log_format {
+            Some(text) => values::log_format("--log_format", text)?,
+            None => sources
+                .env("AZMLINFSRV_LOG_FORMAT")
+                .map(|text| values::log_format("AZMLINFSRV_LOG_FORMAT", &text))
+                .transpose()?
+                .unwrap_or(LogFormat::Text),
+        };
         let shown = ShownValues {
             config_file_variable: flags
                 .config_file
@@ -365,6 +383,8 @@ impl Settings {
                 .filter(|dir| dir.is_absolute())
                 .unwrap_or_else(default_temp_dir),
             reload,
+            is_metrics_on,
+            log_format,
             child_env: Vec::new(),
             shown,
             notices,
@@ -531,6 +551,35 @@ mod tests {
         flags.reload = true;
         assert_eq!(resolve(&flags, &[("AZMLINFSRV_RELOAD", "false")]), Ok(true));
         assert!(resolve(&flags_with_script(), &[("AZMLINFSRV_RELOAD", "sometimes")]).is_err());
+    }
+
+    #[test]
+    fn metrics_and_log_format_come_from_flag_or_environment() {
+        let settings =
+            Settings::resolve(&flags_with_script(), &Environment::new(), Path::new("/app"))
+                .unwrap();
+        assert!(settings.is_metrics_on);
+        assert_eq!(settings.log_format, LogFormat::Text);
+        let env = env_of(&[
+            ("AZMLINFSRV_METRICS", "false"),
+            ("AZMLINFSRV_LOG_FORMAT", "json"),
+        ]);
+        let settings = Settings::resolve(&flags_with_script(), &env, Path::new("/app")).unwrap();
+        assert!(!settings.is_metrics_on);
+        assert_eq!(settings.log_format, LogFormat::Json);
+        let mut flags = flags_with_script();
+        flags.no_metrics = true;
+        flags.log_format = Some("text".into());
+        let env = env_of(&[
+            ("AZMLINFSRV_METRICS", "true"),
+            ("AZMLINFSRV_LOG_FORMAT", "json"),
+        ]);
+        let settings = Settings::resolve(&flags, &env, Path::new("/app")).unwrap();
+        assert!(!settings.is_metrics_on, "the flag wins");
+        assert_eq!(settings.log_format, LogFormat::Text);
+        let env = env_of(&[("AZMLINFSRV_LOG_FORMAT", "yaml")]);
+        let error = Settings::resolve(&flags_with_script(), &env, Path::new("/app")).unwrap_err();
+        assert!(error.message.contains("AZMLINFSRV_LOG_FORMAT"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::logging::LogFormat;
 use crate::startup_error::StartupError;
 
 /// The longest `SCORING_TIMEOUT_MS` accepted: about 24.8 days, the most a POSIX interval
@@ -95,6 +96,18 @@ pub fn debug_ports(base: u16, worker_count: usize) -> Result<u16, StartupError> 
     Ok(base)
 }
 
+/// `--log_format` / `AZMLINFSRV_LOG_FORMAT`: `text` or `json`, in any case.
+pub fn log_format(name: &str, text: &str) -> Result<LogFormat, StartupError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(StartupError::boot(format!(
+            "Configuration error: {name} is '{text}', but it must be 'text' (the Azure ML \
+             server's log lines) or 'json' (one JSON object per line). Fix {name} and start again."
+        ))),
+    }
+}
+
 /// An App Insights key must look like a UUID (the reference's check).
 pub fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
@@ -170,6 +183,18 @@ mod tests {
         assert_eq!(debug_ports(65535, 1), Ok(65535));
         let error = debug_ports(65535, 2).unwrap_err();
         assert!(error.message.contains("65536"), "{}", error.message);
+    }
+
+    #[test]
+    fn switches_and_log_formats_name_the_setting_when_wrong() {
+        assert_eq!(switch("AZMLINFSRV_METRICS", "False"), Ok(false));
+        assert_eq!(switch("AZMLINFSRV_METRICS", " true "), Ok(true));
+        let error = switch("AZMLINFSRV_METRICS", "maybe").unwrap_err();
+        assert!(error.message.contains("AZMLINFSRV_METRICS") && error.message.contains("'maybe'"));
+        assert_eq!(log_format("--log_format", "JSON"), Ok(LogFormat::Json));
+        assert_eq!(log_format("--log_format", "text"), Ok(LogFormat::Text));
+        let error = log_format("--log_format", "xml").unwrap_err();
+        assert!(error.message.contains("--log_format") && error.message.contains("'xml'"));
     }
 
     #[test]

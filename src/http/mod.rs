@@ -5,6 +5,7 @@
 mod body;
 mod cors;
 mod debug_errors;
+mod metrics_route;
 mod query;
 mod replies;
 mod request_ids;

@@ -54,10 +54,12 @@ pub fn log_access(
     status: StatusCode,
     started: Instant,
     length: Option<u64>,
+    request_id: &str,
 ) {
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let length = length.map_or_else(|| "N/A".to_string(), |len| len.to_string());
-    tracing::info!(target: "azmlinfsrv", "{} {} {} {:.3}ms {}", method, path, status.as_u16(), elapsed_ms, length);
+    // `request_id` shows in JSON records only (the text line is the contract's).
+    tracing::info!(target: "azmlinfsrv", request_id, "{} {} {} {:.3}ms {}", method, path, status.as_u16(), elapsed_ms, length);
 }
 
 /// The body length for the access log, when it is known up front.

@@ -19,7 +19,7 @@ use super::replies::{
 };
 use super::request_ids::{insert_if_nonempty, RequestIds};
 use super::script_headers::werkzeug_headers;
-use super::{score, AppState, PeerAddress};
+use super::{metrics_route, score, AppState, PeerAddress};
 use crate::worker::pool::ScoreRequest;
 use crate::worker::wire::InputMode;
 
@@ -104,6 +104,7 @@ where
         "/score" => score_route(state, &request, body, &ids).await,
         "/swagger.json" => swagger(state, method, query).await,
         READINESS_PATH => readiness(state, method),
+        metrics_route::METRICS_PATH => metrics_route::respond(state, method),
         _ => error_reply(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE, false),
     };
     let response_headers = response.headers_mut();
@@ -119,8 +120,10 @@ where
             response.status(),
             started,
             known_length(&response),
+            &ids.request_id,
         );
     }
+    crate::metrics::observe_request(path, method, response.status().as_u16(), started);
     let facts = crate::app_insights::RequestFacts {
         method,
         path,

@@ -147,7 +147,7 @@ impl WorkerProcess {
         let kill = CancellationToken::new();
         let (exit_tx, exit) = watch::channel(None);
         tokio::spawn(own_child(child, kill.clone(), exit_tx));
-        tokio::spawn(pass_through_stderr(stderr));
+        tokio::spawn(pass_through_stderr(stderr, pid));
         let (writes, write_queue) = mpsc::channel(WRITE_QUEUE_FRAMES);
         tokio::spawn(write_frames(stdin, write_queue));
 
@@ -435,12 +435,12 @@ async fn write_frames(mut stdin: ChildStdin, mut queue: mpsc::Receiver<OutgoingF
 
 /// Passes the worker's stderr (user prints to stderr, C libraries, tracebacks) through
 /// to our log line by line, never letting a huge line or a flood block the worker.
-async fn pass_through_stderr(stderr: impl AsyncRead + Unpin) {
+async fn pass_through_stderr(stderr: impl AsyncRead + Unpin, pid: u32) {
     let mut reader = BufReader::with_capacity(64 * 1024, stderr);
     let mut line = Vec::new();
     while let Ok(Some(_)) = framing::read_capped_line(&mut reader, &mut line, MAX_STDERR_LINE).await
     {
-        logging::write_runner_stderr(&String::from_utf8_lossy(&line)).await;
+        logging::write_runner_stderr(&String::from_utf8_lossy(&line), pid).await;
     }
 }
 
@@ -530,6 +530,7 @@ async fn route_frames<R: AsyncRead + Unpin>(mut reader: FrameReader<R>, mut rout
                         pid,
                         &record.logger,
                         &record.message,
+                        record.request_id.as_deref(),
                     )
                     .await;
                     crate::app_insights::track_runner_record(

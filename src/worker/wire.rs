@@ -308,6 +308,9 @@ pub struct LogRecord {
     pub message: String,
     #[serde(default)]
     pub time: f64,
+    /// The request the worker was running when the record was made, if any.
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 /// `chunk` / `end` notification parameters of a streamed body.

@@ -291,3 +291,149 @@ fn the_app_insights_client_line_is_logged_with_app_insights_on_too() {
         log.contains("azmlinfsrv - Starting up app insights client")
     );
 }
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn is_iso_utc_millis(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let digits_at = |range: std::ops::Range<usize>| {
+        bytes
+            .get(range)
+            .is_some_and(|part| part.iter().all(u8::is_ascii_digit))
+    };
+    bytes.len() == 24
+        && digits_at(0..4)
+        && bytes[4] == b'-'
+        && digits_at(5..7)
+        && bytes[7] == b'-'
+        && digits_at(8..10)
+        && bytes[10] == b'T'
+        && digits_at(11..13)
+        && bytes[13] == b':'
+        && digits_at(14..16)
+        && bytes[16] == b':'
+        && digits_at(17..19)
+        && bytes[19] == b'.'
+        && digits_at(20..23)
+        && bytes[23] == b'Z'
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_request_id_of_each_request() {
+    let server = Launch::script(&test_script("request_logs.py"))
+        .arg("--log_format")
+        .arg("json")
+        .start();
+    let response = server.request(
+        "POST",
+        "/score",
+        &[("x-request-id", "json-log-request-1")],
+        b"{}",
+    );
+    check!(server, response.status == 200);
+    let request_id = response
+        .header("x-request-id")
+        .unwrap_or_default()
+        .to_string();
+    check!(server, request_id == "json-log-request-1");
+    let other = server.post("/score", "{}");
+    let other_id = other.header("x-request-id").unwrap_or_default().to_string();
+    check!(
+        server,
+        server.output.wait_for(
+            &format!("\"request_id\":\"{other_id}\""),
+            Duration::from_secs(10)
+        )
+    );
+    server.signal("TERM");
+    let mut server = server;
+    check!(server, server.wait_exit(Duration::from_secs(20)).is_some());
+
+    let text = server.output.text();
+    let mut records = Vec::new();
+    for line in text.lines() {
+        let record: serde_json::Value = match serde_json::from_str(line) {
+            Ok(record) => record,
+            Err(error) => panic!("not a JSON line ({error}): {line:?}\n{}", server.describe()),
+        };
+        check!(
+            server,
+            record["time"].as_str().is_some_and(is_iso_utc_millis),
+            "time: {line}"
+        );
+        check!(
+            server,
+            ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+                .contains(&record["level"].as_str().unwrap_or_default()),
+            "level: {line}"
+        );
+        check!(server, record["pid"].as_u64().is_some(), "pid: {line}");
+        check!(server, record["logger"].is_string(), "logger: {line}");
+        check!(server, record["message"].is_string(), "message: {line}");
+        records.push(record);
+    }
+    let find = |logger: &str, message: &str| -> Vec<&serde_json::Value> {
+        records
+            .iter()
+            .filter(|record| {
+                record["logger"] == logger
+                    && record["message"]
+                        .as_str()
+                        .is_some_and(|text| text.starts_with(message))
+            })
+            .collect()
+    };
+    let ids = |found: &[&serde_json::Value]| -> Vec<String> {
+        found
+            .iter()
+            .map(|record| {
+                record["request_id"]
+                    .as_str()
+                    .unwrap_or("(none)")
+                    .to_string()
+            })
+            .collect()
+    };
+    let both = vec![request_id.clone(), other_id.clone()];
+    check!(
+        server,
+        ids(&find("azmlinfsrv", "POST /score 200")) == both,
+        "the access lines carry their request's id: {:?}",
+        find("azmlinfsrv", "POST /score 200")
+    );
+    check!(
+        server,
+        ids(&find("azmlinfsrv.print", "RUN-PRINT")) == both,
+        "a print() in run() carries its request's id"
+    );
+    check!(
+        server,
+        ids(&find("script.logger", "RUN-WARNING")) == both,
+        "so does a logging record"
+    );
+    let init_print = find("azmlinfsrv.print", "INIT-PRINT");
+    check!(
+        server,
+        init_print.len() == 1 && init_print[0].get("request_id").is_none(),
+        "init() runs for no request"
+    );
+    let stderr = find("azmlinfsrv.stderr", "RUN-STDERR");
+    check!(
+        server,
+        stderr.len() == 2 && stderr[0]["pid"] == init_print[0]["pid"],
+        "stderr lines are records of the worker's pid: {stderr:?}"
+    );
+    let banner = find("azmlinfsrv", "Azure ML Inferencing HTTP server v");
+    check!(
+        server,
+        banner.len() == 1
+            && banner[0]["settings"]["worker_count"] == "1"
+            && banner[0]["settings"]["server_port"].as_str()
+                == Some(server.port.to_string().as_str()),
+        "the settings block is one record with the settings as fields: {banner:?}"
+    );
+    check!(
+        server,
+        !find("azmlinfsrv", "Server stopped").is_empty(),
+        "the last line too"
+    );
+}

@@ -18,6 +18,7 @@ mod integrity;
 mod lifecycle;
 mod limits;
 mod logs;
+mod metrics;
 mod openapi;
 mod outputs;
 mod reload;

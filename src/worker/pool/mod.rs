@@ -245,6 +245,10 @@ struct Shared {
     worker_count: usize,
     queue: JobQueue<Job>,
     ready_workers: AtomicUsize,
+    /// Workers running a request (for the metrics).
+    busy_workers: AtomicUsize,
+    /// Slots replacing a worker that ended, or waiting to (for the metrics).
+    restarting_slots: AtomicUsize,
     /// Slots with a worker that is ready or starting: requests wait for them. When
     /// there is none (every slot is backing off after failures), /score answers 503.
     live_slots: AtomicUsize,
@@ -277,6 +281,8 @@ impl Pool {
             worker_count: config.worker_count,
             queue: JobQueue::new(config.queue_limit),
             ready_workers: AtomicUsize::new(0),
+            busy_workers: AtomicUsize::new(0),
+            restarting_slots: AtomicUsize::new(0),
             live_slots: AtomicUsize::new(0),
             has_been_ready: AtomicBool::new(false),
             load_result: OnceLock::new(),
@@ -340,6 +346,19 @@ impl Pool {
             self.shared.ready_workers.load(Ordering::Acquire),
             self.shared.worker_count,
         )
+    }
+
+    /// The pool's state as the metrics show it (read when scraped, not kept up to date
+    /// anywhere else).
+    pub fn snapshot(&self) -> crate::metrics::PoolSnapshot {
+        let shared = &self.shared;
+        crate::metrics::PoolSnapshot {
+            configured: shared.worker_count,
+            ready: shared.ready_workers.load(Ordering::Acquire),
+            busy: shared.busy_workers.load(Ordering::Acquire),
+            restarting: shared.restarting_slots.load(Ordering::Acquire),
+            queued: shared.queue.len(),
+        }
     }
 
     /// How `run()` takes its input, once the first worker has loaded the script.

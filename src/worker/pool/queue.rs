@@ -140,8 +140,7 @@ impl<J: Abandonable> JobQueue<J> {
         state.jobs.drain(..).collect()
     }
 
-    /// Jobs waiting for a worker.
-    #[cfg(test)]
+    /// Jobs waiting for a worker (abandoned ones included until a slot skips them).
     pub fn len(&self) -> usize {
         self.lock().jobs.len()
     }

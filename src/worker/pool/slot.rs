@@ -12,7 +12,9 @@ use tokio::time::Instant;
 use tokio::sync::mpsc;
 
 use super::{BootCause, BootFailure, Job, PendingAnswer, ScoreOutcome, Shared, Worker};
+use crate::metrics::{self, RestartCause, TimeoutKind};
 use crate::worker::process::CallError;
+use crate::worker::wire::ErrorKind;
 
 /// Requests a busy worker holds at most: the one it runs plus those waiting in its pipe.
 pub const PIPELINE_DEPTH: usize = 8;
@@ -43,6 +45,8 @@ enum SlotEnd {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SlotState {
     Starting,
+    /// Starting a worker to replace one that ended (counted apart for the metrics).
+    Restarting,
     Ready,
     BackingOff,
     Stopped,
@@ -81,9 +85,45 @@ impl<'a> SlotStatus<'a> {
         let shared = self.shared;
         match state {
             SlotState::Starting => vec![&shared.live_slots],
+            SlotState::Restarting => vec![&shared.live_slots, &shared.restarting_slots],
             SlotState::Ready => vec![&shared.live_slots, &shared.ready_workers],
-            SlotState::BackingOff | SlotState::Stopped => Vec::new(),
+            SlotState::BackingOff => vec![&shared.restarting_slots],
+            SlotState::Stopped => Vec::new(),
         }
+    }
+}
+
+/// Counts the slot's worker as busy while it holds requests, and no longer once its
+/// service ends, however it ends.
+struct BusyMark<'a> {
+    busy_workers: &'a AtomicUsize,
+    is_busy: bool,
+}
+
+impl<'a> BusyMark<'a> {
+    fn new(busy_workers: &'a AtomicUsize) -> Self {
+        BusyMark {
+            busy_workers,
+            is_busy: false,
+        }
+    }
+
+    /// Touches the shared counter only on a change: not once per request under load.
+    fn set(&mut self, is_busy: bool) {
+        if is_busy != self.is_busy {
+            if is_busy {
+                self.busy_workers.fetch_add(1, Ordering::AcqRel);
+            } else {
+                self.busy_workers.fetch_sub(1, Ordering::AcqRel);
+            }
+            self.is_busy = is_busy;
+        }
+    }
+}
+
+impl Drop for BusyMark<'_> {
+    fn drop(&mut self) {
+        self.set(false);
     }
 }
 
@@ -104,7 +144,11 @@ pub(super) async fn supervise(
         let started = match replacement.take().or_else(|| mailbox.take()) {
             Some(worker) => Ok(worker),
             None => {
-                status.enter(SlotState::Starting);
+                status.enter(if is_first_start {
+                    SlotState::Starting
+                } else {
+                    SlotState::Restarting
+                });
                 tokio::select! {
                     started = start_worker(&shared, slot_id) => started,
                     _ = shared.stopping.cancelled() => break,
@@ -117,6 +161,7 @@ pub(super) async fn supervise(
                 let began = Instant::now();
                 status.enter(SlotState::Ready);
                 shared.has_been_ready.store(true, Ordering::Release);
+                metrics::worker_ready();
                 let mut answered = 0;
                 let ended = serve(&shared, slot_id, worker.as_ref(), &mut answered).await;
                 let (how, is_killed_on_purpose) = match ended {
@@ -132,11 +177,18 @@ pub(super) async fn supervise(
                         restart_delay = timings.first_restart_delay;
                         continue;
                     }
-                    SlotEnd::Died(how) => (how, false),
-                    SlotEnd::Killed(how) => (how, true),
+                    SlotEnd::Died(how) => {
+                        metrics::crashed();
+                        metrics::restarted(RestartCause::Crash);
+                        (how, false)
+                    }
+                    SlotEnd::Killed(how) => {
+                        metrics::restarted(RestartCause::HardTimeout);
+                        (how, true)
+                    }
                 };
                 // Requests wait for a worker that is on its way back, not 503.
-                status.enter(SlotState::Starting);
+                status.enter(SlotState::Restarting);
                 // A worker that answered requests (or lived a while, or was killed by
                 // us) is replaced at once; one that dies before answering anything is
                 // crash-looping and comes back with growing delays.
@@ -157,6 +209,10 @@ pub(super) async fn supervise(
                 return;
             }
             Err(failure) => {
+                metrics::restarted(match failure.cause {
+                    BootCause::Script(ErrorKind::InitFailed) => RestartCause::InitFailed,
+                    _ => RestartCause::StartFailed,
+                });
                 tracing::error!(target: "azmlinfsrv", "Worker {slot_id}: the scoring process failed to start again: {}{}; retrying in {:.1} s",
                     failure.message,
                     failure.traceback.map(|t| format!("\n{t}")).unwrap_or_default(),
@@ -208,7 +264,9 @@ async fn start_worker(shared: &Shared, slot_id: usize) -> Result<Arc<dyn Worker>
             location: None,
         })?;
     }
+    let init_started = Instant::now();
     loaded.init.await?;
+    metrics::observe_init(init_started.elapsed());
     Ok(loaded.worker)
 }
 
@@ -239,7 +297,9 @@ async fn serve(
     let mut front_started = Instant::now();
     // How long the last request took in the worker.
     let mut last_run = Duration::MAX;
+    let mut busy = BusyMark::new(&shared.busy_workers);
     loop {
+        busy.set(!in_flight.is_empty());
         if in_flight.is_empty() {
             // Idle: the moment to swap to a reloaded worker, with nothing to lose.
             if let Some(new_worker) = mailbox.take() {
@@ -302,6 +362,9 @@ async fn serve(
         }
         let outcome = match answer {
             Ok(Ok(reply)) => {
+                if let Some(run_ms) = reply.result.run_ms {
+                    metrics::observe_run(run_ms);
+                }
                 let _ = front.job.reply.send(ScoreOutcome::Answered {
                     result: reply.result,
                     body: reply.body,
@@ -314,7 +377,12 @@ async fn serve(
                 front_started = Instant::now();
                 continue;
             }
-            Ok(Err(CallError::Rpc(error))) => ScoreOutcome::Failed(error),
+            Ok(Err(CallError::Rpc(error))) => {
+                if error.kind() == ErrorKind::Timeout {
+                    metrics::timed_out(TimeoutKind::Soft);
+                }
+                ScoreOutcome::Failed(error)
+            }
             Ok(Err(CallError::Broken(what))) => ScoreOutcome::Internal(what),
             Ok(Err(CallError::Exited(how))) => {
                 let _ = front.job.reply.send(ScoreOutcome::WorkerExited {
@@ -327,6 +395,7 @@ async fn serve(
             Err(_) => {
                 tracing::error!(target: "azmlinfsrv", "The scoring process (pid {}) did not return within the scoring timeout of {} ms (stuck in native code?); killing it and starting a new one", worker.pid(), shared.scoring_timeout.unwrap_or_default().as_millis());
                 worker.kill();
+                metrics::timed_out(TimeoutKind::Hard);
                 let _ = front.job.reply.send(ScoreOutcome::TimedOut);
                 requeue_unstarted(shared, in_flight);
                 return SlotEnd::Killed(worker.exited().await);

@@ -666,3 +666,46 @@ async fn a_debugged_worker_is_not_killed_past_the_hard_deadline() {
         "the worker was not replaced"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_snapshot_counts_busy_queued_and_restarting_workers() {
+    let launcher = Arc::new(FakeLauncher {
+        die_at_once: (1..10).collect(),
+        ..Arc::try_unwrap(FakeLauncher::new()).ok().unwrap()
+    });
+    let pool = pool_of(launcher.clone(), 1, 64);
+    wait_ready(&pool, 1).await;
+    let counts = |pool: &Pool| {
+        let snapshot = pool.snapshot();
+        (
+            snapshot.ready,
+            snapshot.busy,
+            snapshot.queued,
+            snapshot.restarting,
+        )
+    };
+    assert_eq!(counts(&pool), (1, 0, 0, 0));
+    let running = tokio::spawn({
+        let pool = pool.clone();
+        async move { describe(pool.score(request("sleep:100")).await) }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let waiting = tokio::spawn({
+        let pool = pool.clone();
+        async move { describe(pool.score(request("ok")).await) }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(counts(&pool), (1, 1, 1, 0), "one runs, one waits");
+    assert_eq!(running.await.unwrap(), "worker 0");
+    assert_eq!(waiting.await.unwrap(), "worker 0");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(counts(&pool), (1, 0, 0, 0), "idle again");
+    // The worker crashes; its replacements die before answering: a crash loop.
+    assert_eq!(
+        describe(pool.score(request("crash")).await),
+        "exited exit code 17"
+    );
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(counts(&pool), (0, 0, 0, 1), "restarting, not ready");
+    assert_eq!(pool.snapshot().configured, 1);
+}

@@ -18,8 +18,10 @@ use crate::config::Settings;
 use crate::worker::pool::Pool;
 
 /// Quiet time after the last event before a reload starts: long enough to gather an
-/// editor's several writes, short enough to feel immediate.
-const DEBOUNCE: Duration = Duration::from_millis(300);
+/// editor's several writes (they come within a few milliseconds), short enough to feel
+/// immediate; the new code must answer within 1 s plus `init()` of the save, and
+/// starting Python takes a good part of that second on a small machine.
+const DEBOUNCE: Duration = Duration::from_millis(150);
 
 /// Folders under a watched tree whose Python files are not the user's code: a virtual
 /// environment beside the script, caches, version control.

@@ -57,6 +57,13 @@ pub fn exported(settings: &Settings, flags: &Flags) -> Vec<(String, String)> {
             "AML_CORS_ORIGINS",
             flags.access_control_allow_origins.clone(),
         ),
+        // Under --reload no worker writes bytecode caches: Python trusts a cached .pyc
+        // whose source has the same size and modification second, so a quick edit of
+        // the same length would otherwise reload the old code.
+        (
+            "PYTHONDONTWRITEBYTECODE",
+            settings.reload.then(|| "1".to_string()),
+        ),
         // The runner connects to the debugger; a port from the config file must reach it.
         (
             "AZUREML_DEBUG_PORT",

@@ -412,8 +412,9 @@ fn level_name(level: &Level) -> &'static str {
 }
 
 /// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm): avoids a date crate for one conversion.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// (Howard Hinnant's algorithm): avoids a date crate for the log's and the telemetry's
+/// timestamps.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);

@@ -126,21 +126,40 @@ fn private_temp_folder(temp_dir: &Path, uid: u32) -> Result<PathBuf, StartupErro
 /// `/tmp` is).
 fn check_parent(path: &Path, uid: u32) -> Result<(), String> {
     let meta = std::fs::metadata(path).map_err(|err| format!("cannot read it: {err}"))?;
+    check_owner_and_mode(path, &meta, uid, Holder::Parent)
+}
+
+/// Who a folder is checked for: a parent may also be root's, or writable by others
+/// when sticky (others cannot rename what is ours out of it); our own folder may not.
+#[derive(Clone, Copy, PartialEq)]
+enum Holder {
+    Parent,
+    Ours,
+}
+
+/// A folder owned by `uid` (or root, for a parent) that others cannot write.
+fn check_owner_and_mode(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    uid: u32,
+    holder: Holder,
+) -> Result<(), String> {
     if !meta.is_dir() {
         return Err(format!("{} is not a folder", path.display()));
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        if meta.uid() != uid && meta.uid() != 0 {
+        let is_root_parent = holder == Holder::Parent && meta.uid() == 0;
+        if meta.uid() != uid && !is_root_parent {
             return Err(format!(
-                "{} belongs to another user (uid {})",
+                "{} belongs to another user (uid {}, we are uid {uid})",
                 path.display(),
                 meta.uid()
             ));
         }
-        let is_sticky = meta.mode() & 0o1000 != 0;
-        if meta.mode() & 0o022 != 0 && !is_sticky {
+        let is_sticky_parent = holder == Holder::Parent && meta.mode() & 0o1000 != 0;
+        if meta.mode() & 0o022 != 0 && !is_sticky_parent {
             return Err(format!(
                 "{} can be written by other users (mode {:o})",
                 path.display(),
@@ -149,7 +168,7 @@ fn check_parent(path: &Path, uid: u32) -> Result<(), String> {
         }
     }
     #[cfg(not(unix))]
-    let _ = uid;
+    let _ = (uid, holder);
     Ok(())
 }
 
@@ -171,30 +190,7 @@ fn check_private(path: &Path, meta: &std::fs::Metadata, uid: u32) -> Result<(), 
     if meta.file_type().is_symlink() {
         return Err(format!("{} is a symbolic link", path.display()));
     }
-    if !meta.is_dir() {
-        return Err(format!("{} is not a folder", path.display()));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if meta.uid() != uid {
-            return Err(format!(
-                "{} belongs to another user (uid {}, we are uid {uid})",
-                path.display(),
-                meta.uid()
-            ));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(format!(
-                "{} can be written by other users (mode {:o})",
-                path.display(),
-                meta.mode() & 0o777
-            ));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = uid;
-    Ok(())
+    check_owner_and_mode(path, meta, uid, Holder::Ours)
 }
 
 #[cfg(unix)]

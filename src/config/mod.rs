@@ -249,15 +249,15 @@ impl Settings {
             .lookup("AZUREML_DEBUG_PORT")
             .map(|text| values::port("AZUREML_DEBUG_PORT", &text))
             .transpose()?;
-        let debug_listen_port = match flags.debug_port {
-            Some(port) => Some(port),
-            None => sources
-                .env("AZMLINFSRV_DEBUG_PORT")
-                .map(|text| values::port("AZMLINFSRV_DEBUG_PORT", &text))
-                .transpose()?,
-        }
-        .map(|port| values::debug_ports(port, worker_count))
-        .transpose()?;
+        let debug_listen_port = sources
+            .flag_or_env(
+                flags.debug_port.map(Some),
+                "AZMLINFSRV_DEBUG_PORT",
+                |key, text| values::port(key, text).map(Some),
+                None,
+            )?
+            .map(|port| values::debug_ports(port, worker_count))
+            .transpose()?;
         let is_debug_wait = sources.flag_or_env(
             flags.debug_wait.then_some(true),
             "AZMLINFSRV_DEBUG_WAIT",
@@ -315,20 +315,23 @@ impl Settings {
                  of them, or attach the debugger by pid (the log names each worker's pid).",
             ));
         }
-        let is_metrics_on = !flags.no_metrics
-            && sources
-                .env("AZMLINFSRV_METRICS")
-                .map(|text| values::switch("AZMLINFSRV_METRICS", &text))
-                .transpose()?
-                .unwrap_or(true);
-        let log_format = match &flags.log_format {
-            Some(text) => values::log_format("--log_format", text)?,
-            None => sources
-                .env("AZMLINFSRV_LOG_FORMAT")
-                .map(|text| values::log_format("AZMLINFSRV_LOG_FORMAT", &text))
-                .transpose()?
-                .unwrap_or(LogFormat::Text),
-        };
+        let is_metrics_on = sources.flag_or_env(
+            flags.no_metrics.then_some(false),
+            "AZMLINFSRV_METRICS",
+            values::switch,
+            true,
+        )?;
+        let log_format_flag = flags
+            .log_format
+            .as_deref()
+            .map(|text| values::log_format("--log_format", text))
+            .transpose()?;
+        let log_format = sources.flag_or_env(
+            log_format_flag,
+            "AZMLINFSRV_LOG_FORMAT",
+            values::log_format,
+            LogFormat::Text,
+        )?;
         let shown = ShownValues {
             config_file_variable: flags
                 .config_file

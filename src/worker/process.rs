@@ -20,6 +20,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::answer_within;
 use super::framing::{self, FrameReader, Incoming, OutgoingFrame};
 use super::pool::{ScoreRequest, Worker};
 use super::wire::{
@@ -35,6 +36,10 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_STDERR_LINE: usize = 64 * 1024;
 /// Chunks of a streamed body buffered between the worker and a slow client.
 const STREAM_BUFFER_CHUNKS: usize = 16;
+/// After a worker ended, how long its last answers may take to come out of its pipe
+/// before the requests still waiting count as unanswered (a child the script forked
+/// can keep the pipe open after the worker itself is gone).
+const EXIT_DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// Frames waiting for the writer: more than the pool ever has in flight per worker.
 const WRITE_QUEUE_FRAMES: usize = 64;
 
@@ -233,18 +238,15 @@ impl WorkerProcess {
         limit: Duration,
     ) -> Result<Routed, CallError> {
         let reply = self.send(method, params, Bytes::new())?;
-        let mut answer = self.answer_or_exit(reply);
-        let mut deadline = tokio::time::Instant::now() + limit;
-        loop {
-            match tokio::time::timeout_at(deadline, &mut answer).await {
-                Ok(outcome) => return outcome,
-                // Maybe stopped at a breakpoint in the script's import or init(): a
-                // developer is looking at it.
-                Err(_) if self.is_being_debugged() => {
-                    deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-                }
-                Err(_) => break,
-            }
+        let deadline = tokio::time::Instant::now() + limit;
+        // A worker stopped at a breakpoint in the script's import or init() is waited for.
+        let answer = answer_within(
+            deadline,
+            || self.is_being_debugged(),
+            self.answer_or_exit(reply),
+        );
+        if let Ok(outcome) = answer.await {
+            return outcome;
         }
         self.kill();
         Err(CallError::Exited(format!(
@@ -277,17 +279,24 @@ impl WorkerProcess {
 
     /// The routed answer, or how the process ended when it ends first. Watching the
     /// process, not only the pipe: a child the script forked may keep the pipe open.
+    /// Once the process has ended, the answers it wrote before still get
+    /// `EXIT_DRAIN_GRACE` to come out of the pipe, so that a request it did answer is
+    /// never taken for the one it died on (and run again elsewhere).
     fn answer_or_exit(&self, reply: ReplySlot) -> BoxFuture<'static, Result<Routed, CallError>> {
         let exit = self.exit.clone();
         async move {
-            let exited = wait_for_exit(exit.clone());
-            tokio::select! {
+            let mut reply = reply;
+            let how = tokio::select! {
                 biased;
-                routed = reply => match routed {
-                    Ok(outcome) => outcome,
-                    Err(_) => Err(CallError::Exited(wait_for_exit(exit).await)),
+                routed = &mut reply => match routed {
+                    Ok(outcome) => return outcome,
+                    Err(_) => return Err(CallError::Exited(wait_for_exit(exit).await)),
                 },
-                how = exited => Err(CallError::Exited(how)),
+                how = wait_for_exit(exit.clone()) => how,
+            };
+            match tokio::time::timeout(EXIT_DRAIN_GRACE, reply).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(_)) | Err(_) => Err(CallError::Exited(how)),
             }
         }
         .boxed()

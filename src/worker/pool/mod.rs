@@ -143,7 +143,9 @@ impl BootFailure {
     }
 }
 
-/// The answer to a request handed to a worker, once the worker sends it.
+/// The answer to a request handed to a worker, once the worker sends it; when the
+/// worker ends first, `CallError::Exited` once the answers it wrote before ending have
+/// had their chance to arrive (the pool's at-most-once rule relies on it).
 pub type PendingAnswer = BoxFuture<'static, Result<ScoreReply, CallError>>;
 
 /// What the pool needs of one live worker.

@@ -13,20 +13,14 @@ use tokio::sync::mpsc;
 
 use super::{BootCause, BootFailure, Job, PendingAnswer, ScoreOutcome, Shared, Worker};
 use crate::metrics::{self, RestartCause, TimeoutKind};
+use crate::worker::answer_within;
 use crate::worker::process::CallError;
 use crate::worker::wire::ErrorKind;
 
 /// Requests a busy worker holds at most: the one it runs plus those waiting in its pipe.
 pub const PIPELINE_DEPTH: usize = 8;
-/// After a worker ended, how long its last answers may take to come out of its pipe
-/// before the requests still waiting count as unanswered (a child the script forked
-/// can keep the pipe open after the worker itself is gone).
-const EXIT_DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// Far enough to mean "never" for a request without a scoring timeout.
 const NO_DEADLINE: Duration = Duration::from_secs(365 * 86_400);
-/// How often a request past its hard deadline looks again whether its worker is still
-/// being debugged (a request stopped at a breakpoint is not a hung worker).
-const DEBUGGED_RECHECK: Duration = Duration::from_millis(250);
 
 /// How a worker's service ended.
 enum SlotEnd {
@@ -345,7 +339,7 @@ async fn serve(
                 timeout + shared.timings.hard_timeout_grace
             });
         let answer = tokio::select! {
-            answer = answer_within(worker, hard_deadline, answer_or_drained_exit(worker, front.answer)) => answer,
+            answer = answer_within(hard_deadline, || worker.is_being_debugged(), front.answer) => answer,
             _ = shared.stopping.cancelled() => {
                 // Past the server's grace period: what is running is cut off, and
                 // its client (and those behind it) are told so.
@@ -404,46 +398,6 @@ async fn serve(
         let _ = front.job.reply.send(outcome);
         last_run = front_started.elapsed();
         front_started = Instant::now();
-    }
-}
-
-/// The answer, or `Err` when `deadline` passed while no debugger was attached: past
-/// the deadline, a worker being debugged keeps waiting (its request may be stopped at
-/// a breakpoint) until the debugger detaches.
-async fn answer_within<T>(
-    worker: &dyn Worker,
-    deadline: Instant,
-    answer: impl std::future::Future<Output = T>,
-) -> Result<T, ()> {
-    tokio::pin!(answer);
-    let mut deadline = deadline;
-    loop {
-        match tokio::time::timeout_at(deadline, &mut answer).await {
-            Ok(outcome) => return Ok(outcome),
-            Err(_) if worker.is_being_debugged() => deadline = Instant::now() + DEBUGGED_RECHECK,
-            Err(_) => return Err(()),
-        }
-    }
-}
-
-/// The front request's answer; when the worker has died, the answers it wrote before
-/// dying still get `EXIT_DRAIN_GRACE` to come out of the pipe, so that a request it
-/// did answer is never taken for the one it died on.
-async fn answer_or_drained_exit(
-    worker: &dyn Worker,
-    answer: PendingAnswer,
-) -> Result<crate::worker::process::ScoreReply, CallError> {
-    let mut answer = answer;
-    let exited = worker.exited();
-    tokio::select! {
-        biased;
-        outcome = &mut answer => outcome,
-        how = exited => {
-            match tokio::time::timeout(EXIT_DRAIN_GRACE, answer).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(CallError::Exited(how)),
-            }
-        }
     }
 }
 
